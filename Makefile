@@ -1,0 +1,49 @@
+# weir developer tasks. Python tooling lives in the project-local .venv/ (scripts/venv.sh).
+# The two commands of the README: `make run` and `make test`.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+
+SAMPLE_DATA := pipelines/data/flights-2013-01-01-02.jsonl
+FULL_DATA := target/data/flights-2013.jsonl
+
+.PHONY: run test build lint venv data-sample data-full tansu bench
+
+## run: build weir, run pipelines/flight-delays.yaml on the embedded broker with the sample flights, print its output
+run: build
+	./target/debug/weir lint pipelines/
+	./target/debug/weir dev pipelines/flight-delays.yaml --input flights=$(SAMPLE_DATA)
+
+## test: install what the tests need (.venv with Tansu) and run every test
+test: venv
+	$(CARGO) build --bins
+	./target/debug/weir lint pipelines/
+	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) test --all-targets
+
+## build: the weir binary (debug)
+build:
+	$(CARGO) build --bins
+
+## lint: formatting and clippy, as before every commit
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## venv: create/refresh .venv/ from scripts/requirements.txt (no-op when up to date)
+venv:
+	@scripts/venv.sh
+
+## data-sample: regenerate the committed 2-day sample (2013-01-01..02)
+data-sample: venv
+	$(PY) scripts/flights_to_jsonl.py --limit-days 2 --out $(SAMPLE_DATA)
+
+## data-full: the whole year 2013 into target/ (only if missing)
+data-full: $(FULL_DATA)
+
+$(FULL_DATA): | venv
+	$(PY) scripts/flights_to_jsonl.py --out $@
+
+## tansu: ensure the Tansu broker binary is installed and print its path
+tansu:
+	@scripts/tansu.sh path

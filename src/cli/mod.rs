@@ -1,0 +1,66 @@
+//! The command line: one module per subcommand. `main.rs` only calls [`main`].
+
+pub mod dev;
+pub mod lint;
+pub mod logging;
+pub mod run;
+
+use crate::expr::CelEnv;
+use crate::plan::Plan;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// weir: run declarative YAML pipelines as Kafka consumer groups.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files without a broker; exit 2 on any mistake.
+    Lint {
+        /// Pipeline files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Run pipelines on an embedded broker with sample input, printing sink records.
+    Dev(dev::DevArgs),
+    /// Run the daemon against a Kafka-compatible broker.
+    Run {
+        /// Daemon config file.
+        #[arg(long, default_value = "config/weir.yaml")]
+        config: PathBuf,
+        /// Pipeline files or directories (default: the config's `pipelines`).
+        pipelines: Vec<PathBuf>,
+    },
+}
+
+/// Exit code for a user's mistake in a file or argument.
+pub const EXIT_USER_ERROR: i32 = 2;
+
+/// Loads and compiles pipelines, printing every mistake; `Err(2)` if any.
+pub fn load_plans(paths: &[PathBuf]) -> Result<Vec<Arc<Plan>>, i32> {
+    match crate::plan::load_all(paths, &CelEnv::new()) {
+        Ok(plans) => Ok(plans.into_iter().map(Arc::new).collect()),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(EXIT_USER_ERROR)
+        }
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Lint { paths } => lint::run(&paths),
+        Command::Dev(args) => dev::run(&args),
+        Command::Run { config, pipelines } => run::run(&config, &pipelines),
+    }
+}

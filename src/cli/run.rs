@@ -1,0 +1,93 @@
+//! `weir run --config CONFIG [PIPELINE…]`: the daemon. Every file is checked
+//! before any connection to Kafka (exit 2 on a mistake).
+
+use super::{load_plans, logging, EXIT_USER_ERROR};
+use crate::http::Health;
+use crate::metrics::Metrics;
+use crate::runtime::daemon::{run_all, shutdown_channel, start_http, termination_signal};
+use crate::runtime::RunOptions;
+use crate::spec::{load_file, DaemonConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Runs the daemon; returns the exit code.
+pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
+    let cfg = match load_file::<DaemonConfig>(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USER_ERROR;
+        }
+    };
+    let base = config.parent().unwrap_or(Path::new("."));
+    let paths: Vec<PathBuf> = if pipelines.is_empty() {
+        cfg.doc
+            .pipelines
+            .iter()
+            .map(|p| {
+                if p.is_absolute() {
+                    p.clone()
+                } else {
+                    base.join(p)
+                }
+            })
+            .collect()
+    } else {
+        pipelines.to_vec()
+    };
+    if paths.is_empty() {
+        eprintln!(
+            "{}",
+            cfg.error_at("pipelines", "no pipelines (expected `pipelines: [dir or files]` or pipeline files as arguments)")
+        );
+        return EXIT_USER_ERROR;
+    }
+    let plans = match load_plans(&paths) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let d = cfg.doc;
+    logging::init(d.log.format, d.log.level.as_deref(), "info");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("weir: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let metrics = Metrics::new();
+        let health = Arc::new(Health::default());
+        match start_http(&d.metrics.listen, metrics.clone(), Arc::clone(&health)).await {
+            Ok(addr) => tracing::info!(%addr, "serving /metrics, /healthz, /readyz"),
+            Err(e) => {
+                eprintln!("weir: {e}");
+                return 1;
+            }
+        }
+        let (tx, _rx) = shutdown_channel();
+        let signal_tx = tx.clone();
+        tokio::spawn(async move {
+            termination_signal().await;
+            tracing::info!("shutdown requested");
+            let _ = signal_tx.send(true);
+        });
+        let opts = RunOptions {
+            kafka: d.kafka,
+            commit_interval: d.commit_interval.as_duration(),
+            shutdown_timeout: d.shutdown_timeout.as_duration(),
+            finish_at: None,
+        };
+        match run_all(plans, opts, metrics, health, tx).await {
+            Ok(_) => 0,
+            Err(e) => {
+                tracing::error!(error = %e, "weir stopped");
+                eprintln!("weir: {e}");
+                1
+            }
+        }
+    })
+}

@@ -1,0 +1,396 @@
+//! CEL (the Common Expression Language, <https://github.com/google/cel-spec>)
+//! expressions, compiled once at load with the `cel` crate.
+//!
+//! The crate has no type checker, so load time checks syntax and that every
+//! referenced variable and function exists; type errors and missing fields
+//! surface per record as [`ExprError`] and go through `errors.policy`.
+//!
+//! Per record, a child scope of one root [`cel::Context`] gets only the
+//! variables the expression reads, and of `value` only the top-level fields
+//! it selects when it reads nothing else of it (a full conversion of a
+//! 20-field record per evaluation would dominate the cost).
+
+use super::convert::{json_fields_to_cel, json_to_cel};
+use crate::record::Record;
+use cel::common::ast::Expr;
+use cel::{Context, Env, IdedExpr, Program, Value as Cel};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The variables an expression may read (DESIGN.md §2).
+pub const VARIABLES: [&str; 8] = [
+    "value",
+    "key",
+    "headers",
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "event_time",
+];
+
+/// The shared CEL environment: the standard library plus cel-go's `strings`,
+/// `math` and `lists` extensions.
+#[derive(Clone)]
+pub struct CelEnv {
+    env: Arc<Env>,
+}
+
+impl Default for CelEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CelEnv {
+    /// Builds the environment.
+    ///
+    /// # Panics
+    /// Only if the crate's own extensions conflict with its standard library,
+    /// which would be a bug in the crate version pinned in Cargo.toml.
+    pub fn new() -> Self {
+        let mut env = Env::stdlib();
+        env.add_extension(cel::extensions::strings)
+            .expect("cel strings extension registers");
+        env.add_extension(cel::extensions::math)
+            .expect("cel math extension registers");
+        env.add_extension(cel::extensions::lists)
+            .expect("cel lists extension registers");
+        CelEnv { env: Arc::new(env) }
+    }
+
+    /// A root context to evaluate expressions in; build one per task and reuse it.
+    pub fn root(&self) -> Context<'static, 'static> {
+        Context::with_env(Arc::clone(&self.env))
+    }
+
+    /// Compiles `source`.
+    ///
+    /// # Errors
+    /// A message for a syntax error or a reference to an unknown variable or
+    /// function, ending in `(expected …)`.
+    pub fn compile(&self, source: &str) -> Result<CelExpr, String> {
+        let program = self.env.compile(source).map_err(|e| {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("ERROR: ")
+                .trim_start_matches("<input>:")
+                .to_owned();
+            format!("CEL syntax error at {first} (expected a CEL expression)")
+        })?;
+        let mut uses = Uses::default();
+        walk(program.expression(), &mut Vec::new(), &mut uses, false);
+        for v in &uses.variables {
+            if !VARIABLES.contains(&v.as_str()) {
+                return Err(format!(
+                    "unknown variable `{v}` (expected one of {})",
+                    VARIABLES.join(", ")
+                ));
+            }
+        }
+        for f in &uses.functions {
+            if !self.knows_function(f) {
+                return Err(format!(
+                    "unknown function `{f}` (expected a CEL standard function or one of the strings, math, lists extensions)"
+                ));
+            }
+        }
+        let value = if !uses.variables.contains("value") {
+            ValueUse::None
+        } else if uses.value_whole {
+            ValueUse::Whole
+        } else {
+            ValueUse::Fields(uses.value_fields.into_iter().collect())
+        };
+        Ok(CelExpr {
+            source: source.to_owned(),
+            program: Arc::new(program),
+            value,
+            vars: uses.variables.into_iter().collect(),
+        })
+    }
+
+    /// True when `name` has a global or member overload in this environment.
+    /// The crate offers no lookup by name, so probe with an empty call: an
+    /// unknown name fails as an undeclared reference, a known one with no
+    /// matching overload.
+    fn knows_function(&self, name: &str) -> bool {
+        if name.starts_with('_') || name.contains('@') || name.starts_with('!') {
+            return true; // operators and macro internals
+        }
+        let ctx = self.root();
+        ["", "null."].iter().any(|prefix| {
+            let probe = format!("{prefix}{name}()");
+            match self.env.compile(&probe) {
+                Ok(p) => !matches!(
+                    p.execute(&ctx),
+                    Err(cel::ExecutionError::UndeclaredReference(ref r)) if r.as_str() == name
+                ),
+                Err(_) => true,
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct Uses {
+    variables: BTreeSet<String>,
+    functions: BTreeSet<String>,
+    value_fields: BTreeSet<String>,
+    value_whole: bool,
+}
+
+/// Collects free variables (comprehension variables are bound), function
+/// names, and which top-level fields of `value` are selected.
+fn walk(e: &IdedExpr, bound: &mut Vec<String>, uses: &mut Uses, selected: bool) {
+    match &e.expr {
+        Expr::Ident(name) => {
+            if !bound.iter().any(|b| b == name) && !name.starts_with('@') {
+                uses.variables.insert(name.clone());
+                if name == "value" && !selected {
+                    uses.value_whole = true;
+                }
+            }
+        }
+        Expr::Select(s) => {
+            if let Expr::Ident(name) = &s.operand.expr {
+                if name == "value" && !bound.iter().any(|b| b == name) {
+                    uses.variables.insert(name.clone());
+                    uses.value_fields.insert(s.field.clone());
+                    return;
+                }
+            }
+            walk(&s.operand, bound, uses, false);
+        }
+        Expr::Call(c) => {
+            uses.functions.insert(c.func_name.clone());
+            // `value["field"]` with a literal string reads just that field.
+            if c.func_name == "_[_]" && c.args.len() == 2 {
+                if let (Expr::Ident(n), Expr::Literal(cel::common::ast::LiteralValue::String(f))) =
+                    (&c.args[0].expr, &c.args[1].expr)
+                {
+                    if n == "value" && !bound.iter().any(|b| b == n) {
+                        uses.variables.insert(n.clone());
+                        uses.value_fields.insert(f.inner().to_string());
+                        return;
+                    }
+                }
+            }
+            if let Some(t) = &c.target {
+                walk(t, bound, uses, false);
+            }
+            for a in &c.args {
+                walk(a, bound, uses, false);
+            }
+        }
+        Expr::Comprehension(c) => {
+            walk(&c.iter_range, bound, uses, false);
+            walk(&c.accu_init, bound, uses, false);
+            let n = bound.len();
+            bound.push(c.iter_var.clone());
+            if let Some(v2) = &c.iter_var2 {
+                bound.push(v2.clone());
+            }
+            bound.push(c.accu_var.clone());
+            walk(&c.loop_cond, bound, uses, false);
+            walk(&c.loop_step, bound, uses, false);
+            walk(&c.result, bound, uses, false);
+            bound.truncate(n);
+        }
+        Expr::List(l) => {
+            for x in &l.elements {
+                walk(x, bound, uses, false);
+            }
+        }
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
+                    walk(&me.key, bound, uses, false);
+                    walk(&me.value, bound, uses, false);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let cel::common::ast::EntryExpr::StructField(f) = &entry.expr {
+                    walk(&f.value, bound, uses, false);
+                }
+            }
+        }
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ValueUse {
+    None,
+    Fields(Vec<String>),
+    Whole,
+}
+
+/// A compiled CEL expression and the variables it reads.
+#[derive(Debug, Clone)]
+pub struct CelExpr {
+    source: String,
+    program: Arc<Program>,
+    value: ValueUse,
+    vars: Vec<String>,
+}
+
+/// A record-level failure of an expression: a type error, a missing field, a
+/// non-boolean predicate. Handled by `errors.policy`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{expr}`: {message}")]
+pub struct ExprError {
+    /// The expression's source text.
+    pub expr: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What an expression sees besides the record, e.g. a window result's own fields.
+pub type Scope<'a> = &'a Record;
+
+impl CelExpr {
+    /// The source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against `rec` in a child scope of `root`.
+    ///
+    /// # Errors
+    /// [`ExprError`] when evaluation fails.
+    pub fn eval(&self, root: &Context<'static, 'static>, rec: &Record) -> Result<Cel, ExprError> {
+        let mut ctx = root.new_inner_scope();
+        for v in &self.vars {
+            let val = match v.as_str() {
+                "value" => match (&self.value, &rec.raw_bytes) {
+                    (_, Some(b)) => Cel::Bytes(Arc::new(b.to_vec())),
+                    (ValueUse::Fields(f), None) => json_fields_to_cel(&rec.value, f),
+                    _ => json_to_cel(&rec.value),
+                },
+                "key" => json_to_cel(&rec.key),
+                "headers" => {
+                    let map = rec
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                cel::objects::Key::String(Arc::new(k.clone())),
+                                Cel::String(Arc::new(String::from_utf8_lossy(v).into_owned())),
+                            )
+                        })
+                        .collect();
+                    Cel::Map(cel::objects::Map { map: Arc::new(map) })
+                }
+                "topic" => Cel::String(Arc::new(rec.origin.topic.to_string())),
+                "partition" => Cel::Int(rec.origin.partition as i64),
+                "offset" => Cel::Int(rec.origin.offset),
+                "timestamp" => Cel::Int(rec.timestamp),
+                "event_time" if rec.time_error.is_some() => Cel::Null,
+                "event_time" => Cel::Int(rec.event_time),
+                _ => continue,
+            };
+            ctx.add_variable_from_value(v.as_str(), val);
+        }
+        self.program.execute(&ctx).map_err(|e| ExprError {
+            expr: self.source.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Evaluates a predicate.
+    ///
+    /// # Errors
+    /// [`ExprError`] when evaluation fails or the result is not a bool.
+    pub fn eval_bool(
+        &self,
+        root: &Context<'static, 'static>,
+        rec: &Record,
+    ) -> Result<bool, ExprError> {
+        match self.eval(root, rec)? {
+            Cel::Bool(b) => Ok(b),
+            other => Err(ExprError {
+                expr: self.source.clone(),
+                message: format!("gave {other:?} (expected a bool)"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: serde_json::Value) -> Record {
+        Record::new(json!("k"), v)
+    }
+
+    #[test]
+    fn evaluates_with_field_subset() {
+        let env = CelEnv::new();
+        let e = env
+            .compile("value.status == 200 && value.page.startsWith('/product')")
+            .unwrap();
+        assert!(matches!(e.value, ValueUse::Fields(ref f) if f == &["page", "status"]));
+        let root = env.root();
+        assert!(e
+            .eval_bool(
+                &root,
+                &rec(json!({"status": 200, "page": "/product/1", "x": 1}))
+            )
+            .unwrap());
+        assert!(!e
+            .eval_bool(&root, &rec(json!({"status": 404, "page": "/product/1"})))
+            .unwrap());
+    }
+
+    #[test]
+    fn extensions_and_macros_work() {
+        let env = CelEnv::new();
+        let root = env.root();
+        let e = env.compile("value.page.split('/')[1]").unwrap();
+        let got = e.eval(&root, &rec(json!({"page": "/product/1"}))).unwrap();
+        assert_eq!(got, Cel::String(Arc::new("product".into())));
+        let e = env
+            .compile("value.items.exists(i, i > 2) && math.greatest(1, 2) == 2")
+            .unwrap();
+        assert!(e.eval_bool(&root, &rec(json!({"items": [1, 3]}))).unwrap());
+        assert!(matches!(e.value, ValueUse::Fields(_)));
+    }
+
+    #[test]
+    fn load_time_errors() {
+        let env = CelEnv::new();
+        assert_eq!(
+            env.compile("vlue.x > 1").unwrap_err(),
+            "unknown variable `vlue` (expected one of value, key, headers, topic, partition, offset, timestamp, event_time)"
+        );
+        assert_eq!(
+            env.compile("value.x.bogus()").unwrap_err(),
+            "unknown function `bogus` (expected a CEL standard function or one of the strings, math, lists extensions)"
+        );
+        assert!(env
+            .compile("value.x +")
+            .unwrap_err()
+            .starts_with("CEL syntax error at 1:10"));
+        assert!(env.compile("int(value.p * 100.0) + size(key)").is_ok());
+    }
+
+    #[test]
+    fn record_errors_are_values_not_panics() {
+        let env = CelEnv::new();
+        let root = env.root();
+        let e = env.compile("value.missing > 1").unwrap();
+        let err = e.eval_bool(&root, &rec(json!({"a": 1}))).unwrap_err();
+        assert_eq!(err.message, "No such key: missing");
+        let e = env.compile("value.a").unwrap();
+        let err = e.eval_bool(&root, &rec(json!({"a": 1}))).unwrap_err();
+        assert_eq!(err.message, "gave Int(1) (expected a bool)");
+    }
+}

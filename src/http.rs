@@ -1,0 +1,86 @@
+//! The HTTP endpoint on `metrics.listen`: `/metrics` (Prometheus text),
+//! `/healthz` (the process is alive) and `/readyz` (every pipeline has
+//! joined its group and reaches its brokers).
+
+use crate::metrics::Metrics;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// Readiness of every pipeline, set by the runtime.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: Mutex<BTreeMap<String, bool>>,
+}
+
+impl Health {
+    /// Marks `pipeline` ready or not.
+    pub fn set(&self, pipeline: &str, ready: bool) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pipeline.to_owned(), ready);
+    }
+
+    /// Ready when at least one pipeline is registered and all are ready;
+    /// otherwise the names of those that are not.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let m = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let not: Vec<String> = m
+            .iter()
+            .filter(|(_, r)| !**r)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if m.is_empty() {
+            Err(vec!["no pipelines".into()])
+        } else if not.is_empty() {
+            Err(not)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Metrics,
+    health: Arc<Health>,
+}
+
+/// Serves the endpoint on `listener` until the process ends.
+///
+/// # Errors
+/// The I/O error that stopped the server.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    health: Arc<Health>,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(AppState { metrics, health });
+    axum::serve(listener, app).await
+}
+
+async fn metrics_handler(State(s): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        s.metrics.render(),
+    )
+}
+
+async fn ready_handler(State(s): State<AppState>) -> (StatusCode, String) {
+    match s.health.check() {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(not) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", not.join(", ")),
+        ),
+    }
+}

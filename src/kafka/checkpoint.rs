@@ -1,0 +1,123 @@
+//! Per-partition checkpoints in the compacted topic `weir.<pipeline>.checkpoint`
+//! (DESIGN.md §3).
+//!
+//! A checkpoint says: every record of the source partition before `offset`
+//! is fully handled, the partition's watermark just before `offset` was
+//! `watermark`, and every window closing at or before `emitted_through` was
+//! emitted and acknowledged. Resuming there with that watermark repeats the
+//! first run's decisions, and skipping windows already emitted keeps a
+//! replay from emitting partial results. It is a record, not offset-commit
+//! metadata, because Tansu drops commit metadata.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// One partition's checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Next source offset to process.
+    pub offset: i64,
+    /// Watermark (ms) just before `offset`; `i64::MIN` when none yet.
+    pub watermark: i64,
+    /// Windows closing at or before this watermark (ms) were emitted and acknowledged.
+    pub emitted_through: i64,
+}
+
+/// The record key of a source partition's checkpoint: `topic/partition`.
+pub fn key(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+/// Errors reading checkpoints.
+#[derive(Debug, thiserror::Error)]
+#[error("reading checkpoints from `{topic}`: {source}")]
+pub struct CheckpointError {
+    /// The checkpoint topic.
+    pub topic: String,
+    /// librdkafka's error.
+    pub source: rdkafka::error::KafkaError,
+}
+
+/// Reads the newest checkpoint of every key in `topic` (blocking, bounded by
+/// `timeout`). A missing topic yields no checkpoints.
+///
+/// # Errors
+/// [`CheckpointError`] when the broker cannot be read.
+pub fn read_all(
+    base: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
+    let err = |source| CheckpointError {
+        topic: topic.to_owned(),
+        source,
+    };
+    let mut cfg = base.clone();
+    cfg.set("group.id", "weir.checkpoint-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.queue.backoff.ms", "10");
+    let consumer: BaseConsumer = cfg.create().map_err(err)?;
+    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
+    let mut targets = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for t in md
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+    {
+        for p in t.partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .map_err(err)?;
+            if high > low {
+                targets.insert(p.id(), high - 1);
+                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                    .map_err(err)?;
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl).map_err(err)?;
+    let deadline = Instant::now() + timeout;
+    while !targets.is_empty() && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let msg = msg.map_err(err)?;
+        if let (Some(k), Some(v)) = (msg.key(), msg.payload()) {
+            if let (Ok(k), Ok(cp)) = (
+                std::str::from_utf8(k),
+                serde_json::from_slice::<Checkpoint>(v),
+            ) {
+                out.insert(k.to_owned(), cp);
+            }
+        }
+        if targets
+            .get(&msg.partition())
+            .is_some_and(|last| msg.offset() >= *last)
+        {
+            targets.remove(&msg.partition());
+        }
+    }
+    // Records of the last fetched batch beyond the reported high watermark
+    // (Tansu reports the last batch's base offset + 1) are already queued.
+    while let Some(Ok(msg)) = consumer.poll(Duration::from_millis(50)) {
+        if let (Some(k), Some(v)) = (msg.key(), msg.payload()) {
+            if let (Ok(k), Ok(cp)) = (
+                std::str::from_utf8(k),
+                serde_json::from_slice::<Checkpoint>(v),
+            ) {
+                out.insert(k.to_owned(), cp);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,72 @@
+//! librdkafka client configuration: weir's defaults, then the daemon's
+//! `kafka.client`, then a pipeline's `source.consumer`.
+//! Property reference: librdkafka `CONFIGURATION.md`.
+
+use crate::spec::daemon::{property_value, KafkaConfig};
+use crate::spec::StartFrom;
+use rdkafka::ClientConfig;
+use std::collections::BTreeMap;
+
+/// Common settings for every client weir creates.
+pub fn base(kafka: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.bootstrap_servers);
+    for (k, v) in &kafka.client {
+        c.set(k, property_value(v));
+    }
+    c
+}
+
+/// Consumer settings for a pipeline's group.
+///
+/// Offsets are committed only by weir (auto commit and auto offset store
+/// off), after everything derived from them is acknowledged.
+/// `fetch.queue.backoff.ms` is lowered from librdkafka's 1000 ms, which
+/// stalls a full second whenever the prefetch queue fills.
+pub fn consumer(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    start_from: StartFrom,
+    overrides: &BTreeMap<String, String>,
+) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.bootstrap_servers);
+    c.set("fetch.queue.backoff.ms", "10");
+    c.set("partition.assignment.strategy", "range,roundrobin");
+    for (k, v) in &kafka.client {
+        c.set(k, property_value(v));
+    }
+    c.set("group.id", group_id);
+    c.set("enable.auto.commit", "false");
+    c.set("enable.auto.offset.store", "false");
+    c.set(
+        "auto.offset.reset",
+        match start_from {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        },
+    );
+    for (k, v) in overrides {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Producer settings: idempotent (ordered, no duplicates from retries),
+/// acks from all in-sync replicas, no delivery timeout (a record is never
+/// given up on; broker trouble stalls instead of losing), Java-compatible
+/// key partitioning.
+pub fn producer(kafka: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.bootstrap_servers);
+    c.set("enable.idempotence", "true");
+    c.set("acks", "all");
+    c.set("linger.ms", "5");
+    c.set("message.timeout.ms", "0");
+    c.set("partitioner", "murmur2_random");
+    c.set("queue.buffering.max.messages", "1000000");
+    for (k, v) in &kafka.client {
+        c.set(k, property_value(v));
+    }
+    c
+}

@@ -1,0 +1,26 @@
+//! weir: a Kafka-native stream processor.
+//!
+//! # Layout (data flows top to bottom)
+//! - [`spec`]: pipeline and daemon config types, `${VAR}` interpolation,
+//!   located errors.
+//! - [`plan`]: compiles a spec into an executable plan (CEL, JSONPath,
+//!   windows, sinks); every check that needs no broker.
+//! - [`expr`]: CEL and JSONPath wrappers.
+//! - [`record`], [`codec`]: the record and its decoding/encoding.
+//! - [`operator`]: pure, synchronous stages and the per-partition chain.
+//! - [`kafka`]: consumer, producer, topics, the embedded mock cluster.
+//! - [`runtime`]: partition tasks, offsets and checkpoints, the daemon.
+//! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoint.
+//! - [`cli`]: one module per subcommand.
+
+pub mod cli;
+pub mod codec;
+pub mod expr;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod operator;
+pub mod plan;
+pub mod record;
+pub mod runtime;
+pub mod spec;

@@ -1,0 +1,247 @@
+//! Every Prometheus metric weir exports, defined in one place.
+//!
+//! Names follow Prometheus conventions (counters end in `_total`, times in
+//! `_seconds`, base units). Labels are bounded: pipeline, stage, topic,
+//! partition, kind — never a key or raw error text. Every series whose
+//! labels are known at load is created at zero on startup
+//! ([`Metrics::register_pipeline`]), so dashboards and alerts see it before
+//! the first event; partition series appear on assignment.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Handles to every metric.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Source records read.
+    pub records_in: IntCounterVec,
+    /// Source records that passed every stage (routed to a sink or aggregated into a window).
+    pub records_out: IntCounterVec,
+    /// Source records dropped by a filter or matching no sink.
+    pub records_filtered: IntCounterVec,
+    /// Records that failed (decode, expression, type); handled by `errors.policy`.
+    pub records_error: IntCounterVec,
+    /// Records that arrived for closed windows.
+    pub late_records: IntCounterVec,
+    /// Records written to the DLQ.
+    pub dlq_records: IntCounterVec,
+    /// Records produced to sink topics.
+    pub sink_records: IntCounterVec,
+    /// Open windows.
+    pub windows_open: IntGaugeVec,
+    /// High watermark minus committed position, per partition.
+    pub consumer_lag: IntGaugeVec,
+    /// Sink acknowledgement time minus source record timestamp.
+    pub end_to_end_latency: HistogramVec,
+    /// Offset commits.
+    pub commits: IntCounterVec,
+    /// Partition assignments and revocations.
+    pub rebalances: IntCounterVec,
+    /// Per-partition watermark, ms since epoch.
+    pub watermark_ms: IntGaugeVec,
+    /// 1, labelled with the version.
+    pub build_info: IntGauge,
+}
+
+/// Stage labels of a pipeline, used to create its series at zero.
+pub struct PipelineLabels<'a> {
+    /// Pipeline name.
+    pub name: &'a str,
+    /// Stage labels (`0:filter`, …) plus `source` and `sinks`.
+    pub stages: Vec<String>,
+    /// Window stage labels.
+    pub window_stages: Vec<String>,
+    /// Sink topics.
+    pub sink_topics: Vec<String>,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric defined.
+    ///
+    /// # Panics
+    /// Never in practice: names and labels are constants checked by tests.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let p = &["pipeline"];
+        let ps = &["pipeline", "stage"];
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "weir_end_to_end_latency_seconds",
+                "Sink acknowledgement time minus source record timestamp, seconds",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                3600.0,
+            ]),
+            p,
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(latency.clone()))
+            .expect("metric registered once");
+        let build_info = IntGauge::with_opts(
+            Opts::new("weir_build_info", "Always 1; labels give the build")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(build_info.clone()))
+            .expect("metric registered once");
+        build_info.set(1);
+        Metrics {
+            records_in: counter(&r, "weir_records_in_total", "Source records read", p),
+            records_out: counter(
+                &r,
+                "weir_records_out_total",
+                "Source records that passed every stage",
+                p,
+            ),
+            records_filtered: counter(
+                &r,
+                "weir_records_filtered_total",
+                "Source records filtered out",
+                ps,
+            ),
+            records_error: counter(
+                &r,
+                "weir_records_error_total",
+                "Records that failed in a stage",
+                ps,
+            ),
+            late_records: counter(
+                &r,
+                "weir_late_records_total",
+                "Records for windows already closed",
+                ps,
+            ),
+            dlq_records: counter(
+                &r,
+                "weir_dlq_records_total",
+                "Records written to the DLQ",
+                p,
+            ),
+            sink_records: counter(
+                &r,
+                "weir_sink_records_total",
+                "Records produced to sink topics",
+                &["pipeline", "topic"],
+            ),
+            windows_open: gauge(&r, "weir_windows_open", "Open windows", p),
+            consumer_lag: gauge(
+                &r,
+                "weir_consumer_lag_records",
+                "High watermark minus next offset to process",
+                &["pipeline", "topic", "partition"],
+            ),
+            end_to_end_latency: latency,
+            commits: counter(&r, "weir_commits_total", "Offset commits", p),
+            rebalances: counter(
+                &r,
+                "weir_rebalances_total",
+                "Rebalance events",
+                &["pipeline", "kind"],
+            ),
+            watermark_ms: gauge(
+                &r,
+                "weir_watermark_ms",
+                "Partition watermark, ms since the Unix epoch",
+                &["pipeline", "topic", "partition"],
+            ),
+            build_info,
+            registry: r,
+        }
+    }
+
+    /// Creates every series of a pipeline at zero.
+    pub fn register_pipeline(&self, l: &PipelineLabels<'_>) {
+        let n = l.name;
+        self.records_in.with_label_values(&[n]);
+        self.records_out.with_label_values(&[n]);
+        self.dlq_records.with_label_values(&[n]);
+        self.windows_open.with_label_values(&[n]);
+        self.commits.with_label_values(&[n]);
+        self.end_to_end_latency.with_label_values(&[n]);
+        for kind in ["assign", "revoke"] {
+            self.rebalances.with_label_values(&[n, kind]);
+        }
+        for s in &l.stages {
+            self.records_filtered.with_label_values(&[n, s]);
+            self.records_error.with_label_values(&[n, s]);
+        }
+        for s in &l.window_stages {
+            self.late_records.with_label_values(&[n, s]);
+        }
+        if l.window_stages.is_empty() {
+            self.late_records.with_label_values(&[n, "none"]);
+        }
+        for t in &l.sink_topics {
+            self.sink_records.with_label_values(&[n, t]);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// The latency histogram of one pipeline.
+    pub fn latency(&self, pipeline: &str) -> Histogram {
+        self.end_to_end_latency.with_label_values(&[pipeline])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_exists_at_zero_after_registration() {
+        let m = Metrics::new();
+        m.register_pipeline(&PipelineLabels {
+            name: "p",
+            stages: vec!["source".into(), "0:filter".into(), "sinks".into()],
+            window_stages: vec![],
+            sink_topics: vec!["out".into()],
+        });
+        let text = m.render();
+        for line in [
+            "weir_records_in_total{pipeline=\"p\"} 0",
+            "weir_records_out_total{pipeline=\"p\"} 0",
+            "weir_records_filtered_total{pipeline=\"p\",stage=\"0:filter\"} 0",
+            "weir_records_error_total{pipeline=\"p\",stage=\"source\"} 0",
+            "weir_late_records_total{pipeline=\"p\",stage=\"none\"} 0",
+            "weir_dlq_records_total{pipeline=\"p\"} 0",
+            "weir_windows_open{pipeline=\"p\"} 0",
+            "weir_commits_total{pipeline=\"p\"} 0",
+            "weir_rebalances_total{kind=\"assign\",pipeline=\"p\"} 0",
+            "weir_end_to_end_latency_seconds_count{pipeline=\"p\"} 0",
+            "weir_sink_records_total{pipeline=\"p\",topic=\"out\"} 0",
+            "weir_build_info{version=\"0.1.0\"} 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The per-partition chain of stages and sinks, driven record by record in
+//! offset order (DESIGN.md §3): for each record, (1) late check, (2) add to
+//! windows, (3) advance the watermark, (4) close and emit the windows the
+//! watermark passed. Window results continue through the stages after their
+//! window and are routed to every sink whose `when` matches.
+
+use super::filter::Filter;
+use super::key_by::KeyBy;
+use super::transform::Transform;
+use super::window::watermark::Watermark;
+use super::window::{AddOutcome, FirstSeen, WindowDef, WindowOperator};
+use crate::expr::convert::cel_to_json;
+use crate::expr::{CelEnv, CelExpr, ExprError};
+use crate::record::Record;
+use cel::Context;
+use std::sync::Arc;
+
+/// A compiled stage.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// `filter`.
+    Filter(Filter),
+    /// `transform`.
+    Transform(Transform),
+    /// `key_by`.
+    KeyBy(KeyBy),
+    /// `window`.
+    Window(Arc<WindowDef>),
+}
+
+impl Stage {
+    /// Label used in metrics, logs and DLQ headers: `<index>:<kind>`.
+    pub fn label(index: usize, stage: &Stage) -> String {
+        let kind = match stage {
+            Stage::Filter(_) => "filter",
+            Stage::Transform(_) => "transform",
+            Stage::KeyBy(_) => "key_by",
+            Stage::Window(_) => "window",
+        };
+        format!("{index}:{kind}")
+    }
+}
+
+/// A compiled sink.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// Topic name.
+    pub topic: String,
+    /// Routing predicate.
+    pub when: Option<CelExpr>,
+    /// Output key expression.
+    pub key: Option<CelExpr>,
+}
+
+/// What became of the input record itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passed every stage: routed to a sink or aggregated into a window.
+    Out,
+    /// Dropped by a filter, or matched no sink's `when`.
+    Filtered,
+    /// Arrived for windows already closed.
+    Late,
+    /// Failed in a stage (see `StepResult::errors`).
+    Error,
+}
+
+/// A record error: where it happened and why. `input` is true when it is
+/// the input record's own error (DLQ gets the original bytes), false for a
+/// window result failing in a later stage or sink (DLQ gets the result).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    /// Stage label (`2:transform`, `sink:topic`).
+    pub stage: String,
+    /// What went wrong.
+    pub message: String,
+    /// The record as it was when it failed.
+    pub record: Record,
+    /// Whether this is the input record's own error.
+    pub input: bool,
+}
+
+/// Everything one input record caused.
+#[derive(Debug, Default)]
+pub struct StepResult {
+    /// The input record's fate; `None` only for [`Chain::flush`].
+    pub outcome: Option<Outcome>,
+    /// Records for sinks: (sink index, record).
+    pub emits: Vec<(usize, Record)>,
+    /// The input record when late (for the DLQ when `late: dlq`), with its window stage label.
+    pub late: Option<(String, Record, bool)>,
+    /// Record errors.
+    pub errors: Vec<RecordError>,
+    /// Oldest first-seen marker of the windows closed by this record.
+    pub closed: Option<FirstSeen>,
+    /// Window results emitted.
+    pub windows_closed: usize,
+    /// Label of the stage that filtered the input record (`sinks` when no sink matched).
+    pub filtered_by: Option<String>,
+}
+
+/// The stages and sinks of one pipeline, instantiated for one partition.
+pub struct Chain {
+    stages: Arc<Vec<Stage>>,
+    windows: Vec<Option<WindowOperator>>,
+    sinks: Arc<Vec<Sink>>,
+    root: Context<'static, 'static>,
+    watermark: Watermark,
+}
+
+impl Chain {
+    /// A fresh chain; `max_out_of_orderness` in ms.
+    pub fn new(
+        env: &CelEnv,
+        stages: Arc<Vec<Stage>>,
+        sinks: Arc<Vec<Sink>>,
+        max_out_of_orderness: i64,
+    ) -> Self {
+        let windows = stages
+            .iter()
+            .map(|s| match s {
+                Stage::Window(d) => Some(WindowOperator::new(Arc::clone(d))),
+                _ => None,
+            })
+            .collect();
+        Chain {
+            stages,
+            windows,
+            sinks,
+            root: env.root(),
+            watermark: Watermark::new(max_out_of_orderness),
+        }
+    }
+
+    /// Resumes from a checkpoint: the watermark as it stood before the
+    /// resume offset, and the watermark through which window results were
+    /// emitted and acknowledged.
+    pub fn restore(&mut self, max_out_of_orderness: i64, watermark: i64, emitted_through: i64) {
+        self.watermark = Watermark::restored(max_out_of_orderness, watermark);
+        for w in self.windows.iter_mut().flatten() {
+            w.set_emitted_through(emitted_through);
+        }
+    }
+
+    /// Current watermark, ms (`i64::MIN` before the first event).
+    pub fn watermark(&self) -> i64 {
+        self.watermark.current()
+    }
+
+    /// Whether any stage keeps window state.
+    pub fn has_windows(&self) -> bool {
+        self.windows.iter().any(Option::is_some)
+    }
+
+    /// Open windows over all window stages.
+    pub fn open_windows(&self) -> usize {
+        self.windows
+            .iter()
+            .flatten()
+            .map(WindowOperator::open_windows)
+            .sum()
+    }
+
+    /// The oldest first-seen marker over all open windows.
+    pub fn oldest_open(&self) -> Option<FirstSeen> {
+        self.windows
+            .iter()
+            .flatten()
+            .filter_map(WindowOperator::oldest_open)
+            .min()
+    }
+
+    /// Processes one input record (its `event_time` already set).
+    pub fn process(&mut self, rec: Record) -> StepResult {
+        let mut res = StepResult::default();
+        let wm_before = self.watermark.current();
+        let event_time = rec.time_error.is_none().then_some(rec.event_time);
+        let outcome = self.run_from(0, rec, wm_before, true, &mut res);
+        res.outcome = Some(outcome);
+        if event_time.is_some_and(|t| self.watermark.observe(t)) {
+            self.close_windows(self.watermark.current(), &mut res);
+        }
+        res
+    }
+
+    /// Closes every open window (end of input); results go to sinks.
+    pub fn flush(&mut self) -> StepResult {
+        let mut res = StepResult::default();
+        self.close_windows(i64::MAX, &mut res);
+        res
+    }
+
+    fn close_windows(&mut self, wm: i64, res: &mut StepResult) {
+        for i in 0..self.windows.len() {
+            let mut out = Vec::new();
+            let Some(op) = self.windows[i].as_mut() else {
+                continue;
+            };
+            if let Some(first) = op.close(wm, &mut out) {
+                res.closed = Some(res.closed.map_or(first, |c| c.min(first)));
+            }
+            res.windows_closed += out.len();
+            for r in out {
+                self.run_from(i + 1, r, wm, false, res);
+            }
+        }
+    }
+
+    fn run_from(
+        &mut self,
+        from: usize,
+        mut rec: Record,
+        wm: i64,
+        input: bool,
+        res: &mut StepResult,
+    ) -> Outcome {
+        let stages = Arc::clone(&self.stages);
+        for (i, stage) in stages.iter().enumerate().skip(from) {
+            let step = match stage {
+                Stage::Filter(f) => match f.keep(&self.root, &rec) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        if input {
+                            res.filtered_by = Some(Stage::label(i, stage));
+                        }
+                        return Outcome::Filtered;
+                    }
+                    Err(e) => Err(e),
+                },
+                Stage::Transform(t) => t.apply(&self.root, &mut rec),
+                Stage::KeyBy(k) => k.apply(&self.root, &mut rec),
+                Stage::Window(_) => {
+                    let op = self.windows[i]
+                        .as_mut()
+                        .expect("a window stage has an operator");
+                    match op.add(&self.root, &rec, wm) {
+                        Ok(AddOutcome::Added) => return Outcome::Out,
+                        Ok(AddOutcome::Late) => {
+                            let dlq = op.def().late == crate::spec::LatePolicy::Dlq;
+                            res.late = Some((Stage::label(i, stage), rec, dlq));
+                            return Outcome::Late;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = step {
+                res.errors.push(RecordError {
+                    stage: Stage::label(i, stage),
+                    message: e.to_string(),
+                    record: rec,
+                    input,
+                });
+                return Outcome::Error;
+            }
+        }
+        self.route(rec, input, res)
+    }
+
+    fn route(&mut self, rec: Record, input: bool, res: &mut StepResult) -> Outcome {
+        let mut matched = false;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let routed = match &sink.when {
+                None => Ok(true),
+                Some(w) => w.eval_bool(&self.root, &rec),
+            };
+            let keyed = routed.and_then(|yes| {
+                if !yes {
+                    return Ok(None);
+                }
+                let mut out = rec.clone();
+                if let Some(k) = &sink.key {
+                    let v = k.eval(&self.root, &rec)?;
+                    out.key = cel_to_json(&v).map_err(|e| ExprError {
+                        expr: k.source().to_owned(),
+                        message: e.to_string(),
+                    })?;
+                }
+                Ok(Some(out))
+            });
+            match keyed {
+                Ok(Some(out)) => {
+                    matched = true;
+                    res.emits.push((i, out));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    res.errors.push(RecordError {
+                        stage: format!("sink:{}", sink.topic),
+                        message: e.to_string(),
+                        record: rec.clone(),
+                        input,
+                    });
+                    return Outcome::Error;
+                }
+            }
+        }
+        if matched {
+            Outcome::Out
+        } else {
+            if input {
+                res.filtered_by = Some("sinks".into());
+            }
+            Outcome::Filtered
+        }
+    }
+}

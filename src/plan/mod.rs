@@ -1,0 +1,425 @@
+//! Compiles a pipeline spec into an executable plan: CEL programs, JSONPaths,
+//! window definitions, sinks and the consumer group. Every check that can be
+//! made without a broker happens here, and every error is collected (not
+//! just the first) with its location.
+
+use crate::codec::{Decoder, EventTime};
+use crate::expr::{CelEnv, CelExpr, JsonPath};
+use crate::operator::filter::Filter;
+use crate::operator::key_by::KeyBy;
+use crate::operator::transform::Transform;
+use crate::operator::window::aggregate::parse_aggregate;
+use crate::operator::window::assigner::Assigner;
+use crate::operator::window::WindowDef;
+use crate::operator::{Sink, Stage};
+use crate::spec::{
+    Delivery, ErrorPolicy, Loaded, PipelineSpec, SpecError, SpecErrors, StageSpec, StartFrom,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An executable pipeline.
+#[derive(Clone)]
+pub struct Plan {
+    /// Pipeline name.
+    pub name: String,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Source topics (empty when `pattern` is used).
+    pub topics: Vec<String>,
+    /// Regex subscription, already prefixed with `^` as librdkafka requires.
+    pub pattern: Option<String>,
+    /// Where a new group starts.
+    pub start_from: StartFrom,
+    /// Message decoding.
+    pub decoder: Decoder,
+    /// Watermark bound, ms.
+    pub max_out_of_orderness: i64,
+    /// Idle timeout, ms.
+    pub idle_timeout: Option<i64>,
+    /// librdkafka consumer overrides.
+    pub consumer: BTreeMap<String, String>,
+    /// Stages in order.
+    pub stages: Arc<Vec<Stage>>,
+    /// Sinks.
+    pub sinks: Arc<Vec<Sink>>,
+    /// Output format of sink payloads (the source's format).
+    pub sink_format: crate::spec::Format,
+    /// Bad-record policy.
+    pub error_policy: ErrorPolicy,
+    /// DLQ topic.
+    pub dlq_topic: String,
+    /// Whether any stage may write to the DLQ.
+    pub uses_dlq: bool,
+    /// Delivery guarantee.
+    pub delivery: Delivery,
+    /// Compacted topic holding per-partition checkpoints.
+    pub checkpoint_topic: String,
+    /// The CEL environment the plan was compiled in.
+    pub env: CelEnv,
+    /// The spec, for `weir test`.
+    pub spec: PipelineSpec,
+}
+
+impl Plan {
+    /// Every topic this pipeline writes to: sinks, DLQ (when used), checkpoint.
+    pub fn output_topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.sinks.iter().map(|s| s.topic.clone()).collect();
+        if self.uses_dlq {
+            t.push(self.dlq_topic.clone());
+        }
+        t.push(self.checkpoint_topic.clone());
+        t.dedup();
+        t
+    }
+}
+
+/// Compiles a loaded pipeline spec.
+///
+/// # Errors
+/// Every problem found, each located in the file.
+pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, SpecErrors> {
+    let spec = &loaded.doc;
+    let mut errs = Vec::new();
+    let mut err = |path: &str, msg: String| errs.push(loaded.error_at(path, msg));
+
+    if spec.name.trim().is_empty() || spec.name.contains(char::is_whitespace) {
+        err(
+            "name",
+            "must be a non-empty name without spaces (expected e.g. flight-delays)".into(),
+        );
+    }
+    let src = &spec.source;
+    match (src.topics.is_empty(), &src.pattern) {
+        (true, None) => err(
+            "source",
+            "no topics (expected `topics: [name, …]` or `pattern: regex`)".into(),
+        ),
+        (false, Some(_)) => err(
+            "source.pattern",
+            "both `topics` and `pattern` are set (expected one of them)".into(),
+        ),
+        _ => {}
+    }
+    let event_time = match &src.event_time {
+        None => EventTime::KafkaTimestamp,
+        Some(et) => match JsonPath::compile(&et.path) {
+            Ok(p) => EventTime::Path(p, et.unit),
+            Err(m) => {
+                err("source.event_time.path", m);
+                EventTime::KafkaTimestamp
+            }
+        },
+    };
+
+    let cel = |path: String, src: &str, err: &mut dyn FnMut(&str, String)| -> Option<CelExpr> {
+        match env.compile(src) {
+            Ok(e) => Some(e),
+            Err(m) => {
+                err(&path, m);
+                None
+            }
+        }
+    };
+
+    let mut stages = Vec::new();
+    let mut uses_dlq = spec.errors.policy == ErrorPolicy::Dlq;
+    for (i, st) in spec.stages.iter().enumerate() {
+        let base = format!("stages[{i}]");
+        let set = count_set(st);
+        if set != 1 {
+            err(
+                &base,
+                format!(
+                    "{} (expected exactly one of filter, transform, key_by, window)",
+                    if set == 0 {
+                        "empty stage"
+                    } else {
+                        "more than one stage kind in one entry"
+                    }
+                ),
+            );
+            continue;
+        }
+        if let Some(f) = &st.filter {
+            if let Some(p) = cel(format!("{base}.filter"), f, &mut err) {
+                stages.push(Stage::Filter(Filter { predicate: p }));
+            }
+        } else if let Some(k) = &st.key_by {
+            if let Some(p) = cel(format!("{base}.key_by"), k, &mut err) {
+                stages.push(Stage::KeyBy(KeyBy { key: p }));
+            }
+        } else if let Some(t) = &st.transform {
+            let mut tr = Transform::default();
+            for (j, p) in t.select.iter().enumerate() {
+                match JsonPath::compile(p) {
+                    Ok(p) => tr.select.push(p),
+                    Err(m) => err(&format!("{base}.transform.select[{j}]"), m),
+                }
+            }
+            tr.rename = t
+                .rename
+                .iter()
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .collect();
+            for (field, src) in &t.set {
+                if let Some(p) = cel(format!("{base}.transform.set.{field}"), src, &mut err) {
+                    tr.set.push((field.clone(), p));
+                }
+            }
+            for (j, p) in t.drop.iter().enumerate() {
+                match JsonPath::compile(p) {
+                    Ok(p) => tr.drop.push(p),
+                    Err(m) => err(&format!("{base}.transform.drop[{j}]"), m),
+                }
+            }
+            stages.push(Stage::Transform(tr));
+        } else if let Some(w) = &st.window {
+            let wbase = format!("{base}.window");
+            let kinds = [
+                w.tumbling.is_some(),
+                w.hopping.is_some(),
+                w.session.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if kinds != 1 {
+                err(
+                    &wbase,
+                    "needs exactly one window kind (expected one of tumbling, hopping)".into(),
+                );
+                continue;
+            }
+            let assigner = if let Some(size) = w.tumbling {
+                if size.0 == 0 {
+                    err(
+                        &format!("{wbase}.tumbling"),
+                        "must be longer than 0 (expected e.g. 1m)".into(),
+                    );
+                    continue;
+                }
+                Assigner::tumbling(size.0 as i64)
+            } else if let Some(h) = &w.hopping {
+                if h.advance.0 == 0 || h.size.0 == 0 || h.size.0 % h.advance.0 != 0 {
+                    err(
+                        &format!("{wbase}.hopping.advance"),
+                        format!(
+                            "advance {}ms does not divide size {}ms (expected a non-zero advance that divides size)",
+                            h.advance.0, h.size.0
+                        ),
+                    );
+                    continue;
+                }
+                Assigner {
+                    size: h.size.0 as i64,
+                    advance: h.advance.0 as i64,
+                }
+            } else {
+                err(
+                    &format!("{wbase}.session"),
+                    "session windows are not available yet (expected tumbling or hopping)".into(),
+                );
+                continue;
+            };
+            if let Some(emit) = &w.emit {
+                if emit.as_str() != Some("final") {
+                    err(
+                        &format!("{wbase}.emit"),
+                        "only `final` is available yet (expected final)".into(),
+                    );
+                }
+            }
+            if w.aggregate.is_empty() {
+                err(
+                    &format!("{wbase}.aggregate"),
+                    "no aggregates (expected e.g. `flights: count()`)".into(),
+                );
+            }
+            let mut aggregates = Vec::new();
+            for (name, call) in &w.aggregate {
+                if name == "key" || name == "window" {
+                    err(
+                        &format!("{wbase}.aggregate.{name}"),
+                        format!("`{name}` is a reserved output field (expected another name)"),
+                    );
+                    continue;
+                }
+                match parse_aggregate(env, name, call) {
+                    Ok(a) => aggregates.push(a),
+                    Err(m) => err(&format!("{wbase}.aggregate.{name}"), m),
+                }
+            }
+            if w.late == crate::spec::LatePolicy::Dlq {
+                uses_dlq = true;
+            }
+            stages.push(Stage::Window(Arc::new(WindowDef {
+                assigner,
+                allowed_lateness: w.allowed_lateness.0 as i64,
+                aggregates,
+                late: w.late,
+            })));
+        }
+    }
+
+    if spec.sinks.is_empty() {
+        err(
+            "sinks",
+            "no sinks (expected at least one `- topic: name`)".into(),
+        );
+    }
+    let mut sinks = Vec::new();
+    for (i, s) in spec.sinks.iter().enumerate() {
+        let base = format!("sinks[{i}]");
+        if s.topic.trim().is_empty() {
+            err(
+                &format!("{base}.topic"),
+                "empty topic name (expected a topic)".into(),
+            );
+        }
+        let when = s
+            .when
+            .as_ref()
+            .and_then(|w| cel(format!("{base}.when"), w, &mut err));
+        let key = s
+            .key
+            .as_ref()
+            .and_then(|k| cel(format!("{base}.key"), k, &mut err));
+        sinks.push(Sink {
+            topic: s.topic.clone(),
+            when,
+            key,
+        });
+    }
+    if spec.delivery == Delivery::ExactlyOnce {
+        err(
+            "delivery",
+            "exactly_once is not available yet (expected at_least_once)".into(),
+        );
+    }
+    if spec.errors.dlq_topic.is_some() && spec.errors.policy != ErrorPolicy::Dlq && !uses_dlq {
+        err("errors.dlq_topic", "set but nothing writes to the DLQ (expected `policy: dlq` or a window with `late: dlq`)".into());
+    }
+    let mut consumer = BTreeMap::new();
+    for (k, v) in &src.consumer {
+        if matches!(
+            k.as_str(),
+            "group.id" | "enable.auto.commit" | "enable.auto.offset.store" | "bootstrap.servers"
+        ) {
+            err(
+                &format!("source.consumer.{k}"),
+                format!("`{k}` is managed by weir (expected another librdkafka property)"),
+            );
+        }
+        consumer.insert(k.clone(), crate::spec::daemon::property_value(v));
+    }
+
+    if !errs.is_empty() {
+        return Err(SpecErrors(errs));
+    }
+    let name = spec.name.clone();
+    Ok(Plan {
+        group_id: spec
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("weir.{name}")),
+        topics: src.topics.clone(),
+        pattern: src.pattern.as_ref().map(|p| {
+            if p.starts_with('^') {
+                p.clone()
+            } else {
+                format!("^{p}")
+            }
+        }),
+        start_from: src.start_from,
+        decoder: Decoder {
+            format: src.format,
+            key_format: src.key_format,
+            event_time,
+        },
+        max_out_of_orderness: src.watermark.max_out_of_orderness.0 as i64,
+        idle_timeout: src.watermark.idle_timeout.map(|d| d.0 as i64),
+        consumer,
+        stages: Arc::new(stages),
+        sinks: Arc::new(sinks),
+        sink_format: src.format,
+        error_policy: spec.errors.policy,
+        dlq_topic: spec
+            .errors
+            .dlq_topic
+            .clone()
+            .unwrap_or_else(|| format!("{name}.dlq")),
+        uses_dlq,
+        delivery: spec.delivery,
+        checkpoint_topic: format!("weir.{name}.checkpoint"),
+        env: env.clone(),
+        spec: spec.clone(),
+        file: loaded.file.clone(),
+        name,
+    })
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("name", &self.name)
+            .field("group_id", &self.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn count_set(st: &StageSpec) -> usize {
+    [
+        st.filter.is_some(),
+        st.transform.is_some(),
+        st.key_by.is_some(),
+        st.window.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count()
+}
+
+/// Loads and compiles every pipeline file under `paths`, collecting the
+/// errors of all files; pipeline names must be unique.
+///
+/// # Errors
+/// Every problem found in any file.
+pub fn load_all(paths: &[PathBuf], env: &CelEnv) -> Result<Vec<Plan>, SpecErrors> {
+    let files = crate::spec::expand_paths(paths).map_err(SpecErrors::from)?;
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut errs: Vec<SpecError> = Vec::new();
+    for f in files {
+        match crate::spec::load_file::<PipelineSpec>(&f) {
+            Err(e) => errs.push(e),
+            Ok(loaded) => match compile(&loaded, env) {
+                Err(e) => errs.extend(e.0),
+                Ok(p) => {
+                    if let Some(other) = plans.iter().find(|o| o.name == p.name) {
+                        errs.push(loaded.error_at(
+                            "name",
+                            format!(
+                                "pipeline `{}` is also defined in {} (expected unique names)",
+                                p.name,
+                                other.file.display()
+                            ),
+                        ));
+                    } else {
+                        plans.push(p);
+                    }
+                }
+            },
+        }
+    }
+    if errs.is_empty() {
+        Ok(plans)
+    } else {
+        Err(SpecErrors(errs))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! Load-time errors: each names file, line, column, field and expectation.
+
+use super::*;
+use crate::spec::parse_text;
+use std::path::Path;
+
+fn compile_text(text: &str) -> Result<Plan, SpecErrors> {
+    let loaded = parse_text::<PipelineSpec>(Path::new("p.yaml"), text).map_err(SpecErrors::from)?;
+    compile(&loaded, &CelEnv::new())
+}
+
+const GOOD: &str = "name: x
+source:
+  topics: [in]
+  event_time: {path: $.ts}
+stages:
+  - filter: value.status == 200
+  - key_by: value.page
+  - window:
+      tumbling: 1m
+      aggregate:
+        views: count()
+sinks:
+  - topic: out
+";
+
+#[test]
+fn good_pipeline_compiles() {
+    let p = compile_text(GOOD).unwrap();
+    assert_eq!(p.group_id, "weir.x");
+    assert_eq!(p.stages.len(), 3);
+    assert_eq!(p.checkpoint_topic, "weir.x.checkpoint");
+}
+
+#[test]
+fn errors_are_collected_and_located() {
+    let bad = GOOD
+        .replace("value.status == 200", "value.status ==")
+        .replace("value.page", "vlue.page")
+        .replace("count()", "median(value.x)");
+    let e = compile_text(&bad).unwrap_err();
+    let lines: Vec<String> = e.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("p.yaml:6:13: stages[0].filter: CEL syntax error at 1:16"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        "p.yaml:7:13: stages[1].key_by: unknown variable `vlue` (expected one of value, key, headers, topic, partition, offset, timestamp, event_time)"
+    );
+    assert_eq!(
+        lines[2],
+        "p.yaml:11:16: stages[2].window.aggregate.views: unknown aggregate `median` (expected one of count, sum, min, max, avg)"
+    );
+}
+
+#[test]
+fn hopping_advance_must_divide_size() {
+    let bad = GOOD.replace("tumbling: 1m", "hopping: {size: 10m, advance: 3m}");
+    let e = compile_text(&bad).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "p.yaml:9:37: stages[2].window.hopping.advance: advance 180000ms does not divide size 600000ms (expected a non-zero advance that divides size)"
+    );
+}
+
+#[test]
+fn bad_jsonpath_is_located() {
+    let bad = GOOD.replace("event_time: {path: $.ts}", "event_time:\n    path: $.ts[");
+    let e = compile_text(&bad).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("p.yaml:5:11: source.event_time.path: invalid JSONPath `$.ts[`"),
+        "{e}"
+    );
+}

@@ -1,0 +1,159 @@
+//! librdkafka callbacks: the producer's delivery callback (acknowledgements
+//! release source offsets) and the consumer's rebalance, error and
+//! statistics callbacks. Callbacks only update shared state; the rebalance
+//! callback does bounded blocking work (read checkpoints on assign; drain,
+//! checkpoint and commit on revoke), which librdkafka requires to happen
+//! before the assignment changes.
+
+use super::pipeline::Shared;
+use super::progress::Progress;
+use crate::metrics::Metrics;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::TopicPartitionList;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a produced record carries back to its delivery callback.
+pub struct Token {
+    /// Progress of the source partition.
+    pub progress: Arc<Mutex<Progress>>,
+    /// Source offset of the unit the record belongs to.
+    pub offset: i64,
+    /// Kafka timestamp (ms) of the source record, for end-to-end latency.
+    pub source_timestamp: i64,
+}
+
+/// Producer context: acknowledgements update [`Progress`] and latency.
+pub struct AckContext {
+    /// Latency histogram of the pipeline.
+    pub latency: prometheus::Histogram,
+    /// Pipeline name for logs.
+    pub pipeline: String,
+}
+
+impl ClientContext for AckContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(pipeline = %self.pipeline, %error, reason, "producer error");
+    }
+}
+
+/// Wall clock, ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Box<Token>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, token: Box<Token>) {
+        let mut p = token.progress.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                p.ack(token.offset);
+                drop(p);
+                let age = (now_ms() - token.source_timestamp).max(0) as f64 / 1000.0;
+                self.latency.observe(age);
+            }
+            Err((e, _)) => {
+                tracing::error!(pipeline = %self.pipeline, error = %e, offset = token.offset, "delivery failed for good");
+                p.fail(e.to_string());
+            }
+        }
+    }
+}
+
+/// Consumer context of a pipeline.
+pub struct WeirContext {
+    /// The pipeline's shared state (weak: the pipeline owns it).
+    pub shared: Weak<Shared>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Pipeline name.
+    pub pipeline: String,
+}
+
+impl ClientContext for WeirContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(s) = self.shared.upgrade() {
+            if matches!(
+                error.rdkafka_error_code(),
+                Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+            ) {
+                s.set_ready(false);
+            }
+        }
+        tracing::warn!(pipeline = %self.pipeline, %error, reason, "consumer error");
+    }
+
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (id, p) in &t.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&self.pipeline, topic, &id.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for WeirContext {
+    fn rebalance(
+        &self,
+        base: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                shared.on_assign(tpl);
+                let r = if cooperative {
+                    base.incremental_assign(tpl)
+                } else {
+                    base.assign(tpl)
+                };
+                if let Err(e) = r {
+                    tracing::error!(pipeline = %self.pipeline, error = %e, "assign failed");
+                }
+                self.metrics
+                    .rebalances
+                    .with_label_values(&[&self.pipeline, "assign"])
+                    .inc();
+                shared.set_ready(true);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                shared.on_revoke(base, tpl);
+                let r = if cooperative {
+                    base.incremental_unassign(tpl)
+                } else {
+                    base.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::error!(pipeline = %self.pipeline, error = %e, "unassign failed");
+                }
+                self.metrics
+                    .rebalances
+                    .with_label_values(&[&self.pipeline, "revoke"])
+                    .inc();
+            }
+            other => {
+                tracing::error!(pipeline = %self.pipeline, error = ?other, "rebalance error");
+                shared.on_revoke(base, tpl);
+                let _ = base.unassign();
+            }
+        }
+    }
+}

@@ -1,0 +1,716 @@
+//! One pipeline as one consumer group member: consume in offset order per
+//! partition, run the chain, produce outputs with delivery tracking, and
+//! every `commit_interval` write each partition's checkpoint and commit its
+//! offset (DESIGN.md §3, at-least-once).
+//!
+//! One task processes every assigned partition of the pipeline, interleaved
+//! as librdkafka delivers them (Kafka Streams' default of one stream thread);
+//! librdkafka's own threads fetch and produce on the other cores.
+
+use super::context::{AckContext, Token, WeirContext};
+use super::output::{collect, handle_error, Original, OutMsg, StepCounts};
+use super::progress::Progress;
+use crate::codec::RawMessage;
+use crate::http::Health;
+use crate::kafka::admin::{ensure_topics, TopicSpec};
+use crate::kafka::checkpoint::{self, Checkpoint};
+use crate::kafka::client;
+use crate::metrics::{Metrics, PipelineLabels};
+use crate::operator::chain::{Outcome, RecordError};
+use crate::operator::{Chain, Stage};
+use crate::plan::Plan;
+use crate::record::Origin;
+use crate::spec::daemon::KafkaConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How a pipeline runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Broker connection.
+    pub kafka: KafkaConfig,
+    /// Checkpoint and commit period.
+    pub commit_interval: Duration,
+    /// Bound on draining at revoke and shutdown.
+    pub shutdown_timeout: Duration,
+    /// `weir dev`: end offsets of the input; when every partition reaches
+    /// its end, flush all windows, commit and stop.
+    pub finish_at: Option<HashMap<(String, i32), i64>>,
+}
+
+/// Why a pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A Kafka client could not be created or used.
+    #[error("pipeline `{pipeline}`: {op}: {source}")]
+    Kafka {
+        /// Pipeline name.
+        pipeline: String,
+        /// The operation.
+        op: &'static str,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// Topics could not be created.
+    #[error("pipeline `{pipeline}`: {source}")]
+    Admin {
+        /// Pipeline name.
+        pipeline: String,
+        /// The admin error.
+        source: crate::kafka::admin::AdminError,
+    },
+    /// `errors.policy: fail` met a bad record.
+    #[error("pipeline `{pipeline}` stopped (errors.policy: fail): {message}")]
+    RecordFailed {
+        /// Pipeline name.
+        pipeline: String,
+        /// The record's coordinates and error.
+        message: String,
+    },
+    /// A record could not be delivered, ever.
+    #[error("pipeline `{pipeline}`: delivery failed: {message}")]
+    Delivery {
+        /// Pipeline name.
+        pipeline: String,
+        /// librdkafka's message.
+        message: String,
+    },
+}
+
+/// Totals of one run (for `weir dev`'s summary line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Source records read.
+    pub records_in: u64,
+    /// Passed every stage.
+    pub records_out: u64,
+    /// Filtered out.
+    pub filtered: u64,
+    /// Late.
+    pub late: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Records produced to sinks.
+    pub produced: u64,
+    /// Records written to the DLQ.
+    pub dlq: u64,
+}
+
+struct PartitionTask {
+    chain: Chain,
+    progress: Arc<Mutex<Progress>>,
+    next_offset: i64,
+    last_checkpoint: Option<Checkpoint>,
+}
+
+/// State shared between the processing task and the consumer callbacks.
+pub struct Shared {
+    plan: Arc<Plan>,
+    metrics: Metrics,
+    health: Arc<Health>,
+    partitions: Mutex<HashMap<(Arc<str>, i32), PartitionTask>>,
+    producer: ThreadedProducer<AckContext>,
+    checkpoints: FutureProducer,
+    reader_config: ClientConfig,
+    shutdown_timeout: Duration,
+    summary: Mutex<Summary>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(super) fn set_ready(&self, ready: bool) {
+        self.health.set(&self.plan.name, ready);
+    }
+
+    /// Assignment: restore each partition from its checkpoint and set the
+    /// fetch position to the checkpoint's offset.
+    pub(super) fn on_assign(&self, tpl: &mut TopicPartitionList) {
+        let cps = match checkpoint::read_all(
+            &self.reader_config,
+            &self.plan.checkpoint_topic,
+            Duration::from_secs(10),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(pipeline = %self.plan.name, error = %e, "checkpoints unreadable; resuming from committed offsets");
+                HashMap::new()
+            }
+        };
+        let mut parts = lock(&self.partitions);
+        for el in tpl.elements() {
+            let (topic, partition) = (el.topic().to_owned(), el.partition());
+            let mut chain = Chain::new(
+                &self.plan.env,
+                Arc::clone(&self.plan.stages),
+                Arc::clone(&self.plan.sinks),
+                self.plan.max_out_of_orderness,
+            );
+            let cp = cps.get(&checkpoint::key(&topic, partition)).copied();
+            let (progress, next) = match cp {
+                Some(cp) => {
+                    chain.restore(
+                        self.plan.max_out_of_orderness,
+                        cp.watermark,
+                        cp.emitted_through,
+                    );
+                    (Progress::new(cp.emitted_through), cp.offset)
+                }
+                None => (Progress::new(i64::MIN), -1),
+            };
+            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
+            parts.insert(
+                (Arc::from(topic.as_str()), partition),
+                PartitionTask {
+                    chain,
+                    progress: Arc::new(Mutex::new(progress)),
+                    next_offset: next,
+                    last_checkpoint: cp,
+                },
+            );
+        }
+        drop(parts);
+        for el in tpl.clone().elements() {
+            let key = checkpoint::key(el.topic(), el.partition());
+            if let Some(cp) = cps.get(&key) {
+                let _ =
+                    tpl.set_partition_offset(el.topic(), el.partition(), Offset::Offset(cp.offset));
+            }
+        }
+    }
+
+    /// Revocation: wait for in-flight deliveries, write checkpoints, commit
+    /// synchronously, forget the partitions. Open windows are not emitted:
+    /// the next owner replays them from the checkpoint.
+    pub(super) fn on_revoke(&self, consumer: &BaseConsumer<WeirContext>, tpl: &TopicPartitionList) {
+        let _ = self.producer.flush(self.shutdown_timeout);
+        let revoked: Vec<(Arc<str>, i32)> = {
+            let parts = lock(&self.partitions);
+            tpl.elements()
+                .iter()
+                .filter_map(|e| {
+                    parts
+                        .keys()
+                        .find(|(t, p)| &**t == e.topic() && *p == e.partition())
+                        .cloned()
+                })
+                .collect()
+        };
+        let cps = self.due_checkpoints(Some(&revoked), true);
+        let written = futures::executor::block_on(self.write_checkpoints(&cps));
+        if written {
+            self.commit(consumer, &cps, CommitMode::Sync);
+        }
+        let mut parts = lock(&self.partitions);
+        for k in &revoked {
+            parts.remove(k);
+            tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
+        }
+    }
+
+    /// Checkpoints that changed since last written (all of `only` when `force`).
+    fn due_checkpoints(
+        &self,
+        only: Option<&[(Arc<str>, i32)]>,
+        force: bool,
+    ) -> Vec<((Arc<str>, i32), Checkpoint)> {
+        let parts = lock(&self.partitions);
+        let mut out = Vec::new();
+        let mut open = 0;
+        for (k, t) in parts.iter() {
+            open += t.chain.open_windows();
+            if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
+                continue;
+            }
+            let cp = lock(&t.progress).checkpoint(
+                t.next_offset,
+                t.chain.watermark(),
+                t.chain.oldest_open(),
+            );
+            if force || t.last_checkpoint != Some(cp) {
+                out.push((k.clone(), cp));
+            }
+            if t.chain.watermark() > i64::MIN {
+                self.metrics
+                    .watermark_ms
+                    .with_label_values(&[self.plan.name.as_str(), &*k.0, &k.1.to_string()])
+                    .set(t.chain.watermark());
+            }
+        }
+        self.metrics
+            .windows_open
+            .with_label_values(&[&self.plan.name])
+            .set(open as i64);
+        out
+    }
+
+    /// Produces checkpoint records and waits for their acknowledgement.
+    async fn write_checkpoints(&self, cps: &[((Arc<str>, i32), Checkpoint)]) -> bool {
+        let futures = cps.iter().map(|((t, p), cp)| {
+            let key = checkpoint::key(t, *p);
+            let payload = serde_json::to_vec(cp).unwrap_or_default();
+            async move {
+                let rec = FutureRecord::to(&self.plan.checkpoint_topic)
+                    .key(&key)
+                    .payload(&payload);
+                self.checkpoints.send(rec, Duration::from_secs(30)).await
+            }
+        });
+        let results = futures::future::join_all(futures).await;
+        let mut ok = true;
+        for r in results {
+            if let Err((e, _)) = r {
+                tracing::error!(pipeline = %self.plan.name, error = %e, "checkpoint write failed; not committing");
+                ok = false;
+            }
+        }
+        if ok {
+            let mut parts = lock(&self.partitions);
+            for (k, cp) in cps {
+                if let Some(t) = parts.get_mut(k) {
+                    t.last_checkpoint = Some(*cp);
+                }
+            }
+        }
+        ok
+    }
+
+    fn commit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+        &self,
+        consumer: &C,
+        cps: &[((Arc<str>, i32), Checkpoint)],
+        mode: CommitMode,
+    ) {
+        if cps.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), cp) in cps {
+            let _ = tpl.add_partition_offset(t, *p, Offset::Offset(cp.offset));
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => self
+                .metrics
+                .commits
+                .with_label_values(&[&self.plan.name])
+                .inc(),
+            Err(e) => {
+                tracing::warn!(pipeline = %self.plan.name, error = %e, "offset commit failed")
+            }
+        }
+    }
+
+    fn delivery_failure(&self) -> Option<String> {
+        let parts = lock(&self.partitions);
+        parts
+            .values()
+            .find_map(|t| lock(&t.progress).failure().map(str::to_owned))
+    }
+}
+
+/// Runs `plan` until `shutdown` turns true, or, with `finish_at`, until the
+/// input is drained and windows are flushed.
+///
+/// # Errors
+/// [`RuntimeError`] for client failures, `errors.policy: fail`, or a record
+/// that can never be delivered.
+pub async fn run_pipeline(
+    plan: Arc<Plan>,
+    opts: RunOptions,
+    metrics: Metrics,
+    health: Arc<Health>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Summary, RuntimeError> {
+    let name = plan.name.clone();
+    let kerr = |op: &'static str| {
+        let name = name.clone();
+        move |source| RuntimeError::Kafka {
+            pipeline: name,
+            op,
+            source,
+        }
+    };
+    metrics.register_pipeline(&labels(&plan));
+    health.set(&plan.name, false);
+
+    let base = client::base(&opts.kafka);
+    ensure_topics(&base, &output_topics(&plan), Duration::from_secs(30))
+        .await
+        .map_err(|source| RuntimeError::Admin {
+            pipeline: name.clone(),
+            source,
+        })?;
+
+    let producer: ThreadedProducer<AckContext> = client::producer(&opts.kafka)
+        .create_with_context(AckContext {
+            latency: metrics.latency(&plan.name),
+            pipeline: name.clone(),
+        })
+        .map_err(kerr("create producer"))?;
+    let checkpoints: FutureProducer = client::producer(&opts.kafka)
+        .create()
+        .map_err(kerr("create checkpoint producer"))?;
+    let shared = Arc::new(Shared {
+        plan: Arc::clone(&plan),
+        metrics: metrics.clone(),
+        health: Arc::clone(&health),
+        partitions: Mutex::new(HashMap::new()),
+        producer,
+        checkpoints,
+        reader_config: base.clone(),
+        shutdown_timeout: opts.shutdown_timeout,
+        summary: Mutex::new(Summary::default()),
+    });
+    let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
+    cfg.set("statistics.interval.ms", "5000");
+    let consumer: StreamConsumer<WeirContext> = cfg
+        .create_with_context(WeirContext {
+            shared: Arc::downgrade(&shared),
+            metrics: metrics.clone(),
+            pipeline: name.clone(),
+        })
+        .map_err(kerr("create consumer"))?;
+    match &plan.pattern {
+        Some(p) => consumer.subscribe(&[p.as_str()]),
+        None => consumer.subscribe(&plan.topics.iter().map(String::as_str).collect::<Vec<_>>()),
+    }
+    .map_err(kerr("subscribe"))?;
+    tracing::info!(pipeline = %name, group = %plan.group_id, "pipeline started");
+
+    let mut tick = tokio::time::interval(opts.commit_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out = Vec::new();
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break Ok(()),
+            _ = tick.tick() => {
+                if let Some(m) = shared.delivery_failure() {
+                    break Err(RuntimeError::Delivery { pipeline: name.clone(), message: m });
+                }
+                let cps = shared.due_checkpoints(None, false);
+                if shared.write_checkpoints(&cps).await {
+                    shared.commit(&consumer, &cps, CommitMode::Async);
+                }
+                if finished(&shared, &opts) {
+                    break Ok(());
+                }
+            }
+            msg = consumer.recv() => {
+                match msg {
+                    Ok(m) => {
+                        if let Err(e) = process(&shared, &m, &mut out) {
+                            break Err(e);
+                        }
+                        send_all(&shared, &mut out).await;
+                        if finished(&shared, &opts) {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => tracing::warn!(pipeline = %name, error = %e, "consume error"),
+                }
+            }
+        }
+    };
+    if opts.finish_at.is_some() && result.is_ok() {
+        flush_windows(&shared, &mut out);
+        send_all(&shared, &mut out).await;
+    }
+    // Drain, checkpoint, commit; dropping the consumer then leaves the group.
+    let _ = shared.producer.flush(opts.shutdown_timeout);
+    let cps = shared.due_checkpoints(None, false);
+    if shared.write_checkpoints(&cps).await {
+        shared.commit(&consumer, &cps, CommitMode::Sync);
+    }
+    if let Some(m) = shared.delivery_failure() {
+        return Err(RuntimeError::Delivery {
+            pipeline: name,
+            message: m,
+        });
+    }
+    health.set(&plan.name, false);
+    drop(consumer);
+    tracing::info!(pipeline = %name, "pipeline stopped");
+    let summary = *lock(&shared.summary);
+    result.map(|()| summary)
+}
+
+fn labels(plan: &Plan) -> PipelineLabels<'_> {
+    let mut stages = vec!["source".to_owned()];
+    let mut window_stages = Vec::new();
+    for (i, s) in plan.stages.iter().enumerate() {
+        let l = Stage::label(i, s);
+        if matches!(s, Stage::Window(_)) {
+            window_stages.push(l.clone());
+        }
+        stages.push(l);
+    }
+    stages.push("sinks".into());
+    stages.extend(plan.sinks.iter().map(|s| format!("sink:{}", s.topic)));
+    PipelineLabels {
+        name: &plan.name,
+        stages,
+        window_stages,
+        sink_topics: plan.sinks.iter().map(|s| s.topic.clone()).collect(),
+    }
+}
+
+fn output_topics(plan: &Plan) -> Vec<TopicSpec> {
+    let mut v: Vec<TopicSpec> = plan
+        .output_topics()
+        .into_iter()
+        .filter(|t| *t != plan.checkpoint_topic)
+        .map(|name| TopicSpec {
+            name,
+            partitions: 1,
+            configs: vec![],
+        })
+        .collect();
+    v.push(TopicSpec {
+        name: plan.checkpoint_topic.clone(),
+        partitions: 1,
+        configs: vec![("cleanup.policy".into(), "compact".into())],
+    });
+    v
+}
+
+fn finished(shared: &Shared, opts: &RunOptions) -> bool {
+    let Some(ends) = &opts.finish_at else {
+        return false;
+    };
+    let parts = lock(&shared.partitions);
+    ends.iter().all(|((t, p), end)| {
+        *end == 0
+            || parts
+                .iter()
+                .any(|((pt, pp), task)| &**pt == t && pp == p && task.next_offset >= *end)
+    })
+}
+
+/// Processes one message under the partitions lock; outputs go to `out`.
+fn process(
+    shared: &Shared,
+    m: &BorrowedMessage<'_>,
+    out: &mut Vec<(OutMsg, Token)>,
+) -> Result<(), RuntimeError> {
+    let plan = &*shared.plan;
+    let mut parts = lock(&shared.partitions);
+    let Some((key, task)) = parts
+        .iter_mut()
+        .find(|((t, p), _)| &**t == m.topic() && *p == m.partition())
+    else {
+        return Ok(()); // not (or no longer) ours
+    };
+    if m.offset() < task.next_offset {
+        return Ok(()); // before the checkpoint: already handled
+    }
+    let ts = m.timestamp().to_millis().unwrap_or(0);
+    let original = Original {
+        key: m.key(),
+        payload: m.payload(),
+        timestamp: ts,
+    };
+    let origin = Origin {
+        topic: Arc::clone(&key.0),
+        partition: key.1,
+        offset: m.offset(),
+    };
+    let wm_before = task.chain.watermark();
+    let mut msgs = Vec::new();
+    let counts = match plan.decoder.decode(
+        RawMessage {
+            key: m.key(),
+            payload: m.payload(),
+            timestamp: ts,
+        },
+        origin.clone(),
+    ) {
+        Ok(mut rec) => {
+            if let Some(h) = m.headers() {
+                rec.headers = h
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect();
+            }
+            let step = task.chain.process(rec);
+            let closed = step.closed;
+            let c = collect(plan, step, original, &mut msgs);
+            (c, closed)
+        }
+        Err(e) => {
+            let mut rec =
+                crate::record::Record::new(serde_json::Value::Null, serde_json::Value::Null);
+            rec.origin = origin;
+            rec.timestamp = ts;
+            let mut c = StepCounts {
+                outcome: Some(Outcome::Error),
+                ..Default::default()
+            };
+            let err = RecordError {
+                stage: "source".into(),
+                message: e.to_string(),
+                record: rec,
+                input: true,
+            };
+            handle_error(plan, err, original, &mut msgs, &mut c);
+            (c, None)
+        }
+    };
+    let (counts, closed) = counts;
+    task.next_offset = m.offset() + 1;
+    lock(&task.progress).record(
+        m.offset(),
+        msgs.len() as u32,
+        wm_before,
+        task.chain.watermark(),
+        closed,
+    );
+    let progress = Arc::clone(&task.progress);
+    drop(parts);
+    account(shared, &counts, &msgs);
+    if let Some(f) = counts.fail {
+        return Err(RuntimeError::RecordFailed {
+            pipeline: plan.name.clone(),
+            message: f,
+        });
+    }
+    out.extend(msgs.into_iter().map(|msg| {
+        let token = Token {
+            progress: Arc::clone(&progress),
+            offset: m.offset(),
+            source_timestamp: ts,
+        };
+        (msg, token)
+    }));
+    Ok(())
+}
+
+/// End of input (`weir dev`): close every window and route the results.
+fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
+    let plan = &*shared.plan;
+    let mut parts = lock(&shared.partitions);
+    for task in parts.values_mut() {
+        let step = task.chain.flush();
+        let mut msgs = Vec::new();
+        let original = Original {
+            key: None,
+            payload: None,
+            timestamp: 0,
+        };
+        let counts = collect(plan, step, original, &mut msgs);
+        let unit = task.next_offset.max(0);
+        lock(&task.progress).record(
+            unit,
+            msgs.len() as u32,
+            task.chain.watermark(),
+            i64::MAX,
+            None,
+        );
+        account(
+            shared,
+            &StepCounts {
+                derived_errors: counts.derived_errors,
+                dlq: counts.dlq,
+                ..Default::default()
+            },
+            &msgs,
+        );
+        out.extend(msgs.into_iter().map(|msg| {
+            (
+                msg,
+                Token {
+                    progress: Arc::clone(&task.progress),
+                    offset: unit,
+                    source_timestamp: super::context::now_ms(),
+                },
+            )
+        }));
+    }
+}
+
+fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
+    let m = &shared.metrics;
+    let name = shared.plan.name.as_str();
+    let mut s = lock(&shared.summary);
+    if let Some(o) = c.outcome {
+        m.records_in.with_label_values(&[name]).inc();
+        s.records_in += 1;
+        let stage = c.stage.as_deref().unwrap_or("none");
+        match o {
+            Outcome::Out => {
+                m.records_out.with_label_values(&[name]).inc();
+                s.records_out += 1;
+            }
+            Outcome::Filtered => {
+                m.records_filtered.with_label_values(&[name, stage]).inc();
+                s.filtered += 1;
+            }
+            Outcome::Late => {
+                m.late_records.with_label_values(&[name, stage]).inc();
+                s.late += 1;
+            }
+            Outcome::Error => {
+                m.records_error.with_label_values(&[name, stage]).inc();
+                s.errors += 1;
+            }
+        }
+    }
+    for st in &c.derived_errors {
+        m.records_error.with_label_values(&[name, st]).inc();
+    }
+    if c.dlq > 0 {
+        m.dlq_records.with_label_values(&[name]).inc_by(c.dlq);
+        s.dlq += c.dlq;
+    }
+    for msg in msgs {
+        if let Some(i) = msg.sink {
+            m.sink_records
+                .with_label_values(&[name, &shared.plan.sinks[i].topic])
+                .inc();
+            s.produced += 1;
+        }
+    }
+}
+
+/// Enqueues every message; waits (yielding) while librdkafka's queue is full.
+async fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
+    let plan = &*shared.plan;
+    for (msg, token) in out.drain(..) {
+        let topic = match msg.sink {
+            Some(i) => plan.sinks[i].topic.as_str(),
+            None => plan.dlq_topic.as_str(),
+        };
+        let mut rec = BaseRecord::with_opaque_to(topic, Box::new(token))
+            .payload(&msg.payload)
+            .timestamp(msg.timestamp);
+        if let Some(k) = &msg.key {
+            rec = rec.key(k);
+        }
+        if let Some(h) = msg.headers.clone() {
+            rec = rec.headers(h);
+        }
+        loop {
+            match shared.producer.send(rec) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    rec = r;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, r)) => {
+                    tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
+                    lock(&r.delivery_opaque.progress).fail(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The daemon config (`config/weir.yaml`, DESIGN.md §2).
+
+use super::duration::DurationMs;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Settings of one `weir run` process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Broker connection.
+    pub kafka: KafkaConfig,
+    /// Pipeline files or directories, relative to the config file.
+    #[serde(default)]
+    pub pipelines: Vec<PathBuf>,
+    /// HTTP endpoint for /metrics, /healthz, /readyz.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// How often offsets and checkpoints are committed.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: DurationMs,
+    /// Upper bound on a graceful shutdown.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: DurationMs,
+}
+
+fn default_commit_interval() -> DurationMs {
+    DurationMs(1_000)
+}
+
+fn default_shutdown_timeout() -> DurationMs {
+    DurationMs(30_000)
+}
+
+/// Broker connection for every client weir creates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub bootstrap_servers: String,
+    /// librdkafka properties for every client (TLS, SASL, timeouts).
+    #[serde(default)]
+    pub client: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Metrics endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listen address, default `0.0.0.0:9464`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:9464".into()
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `weir=debug`; `RUST_LOG` wins.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Renders a YAML scalar as a librdkafka property value.
+pub fn property_value(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
