@@ -15,8 +15,8 @@ run: build
 	./target/debug/weir lint pipelines/
 	./target/debug/weir dev pipelines/flight-delays.yaml --input flights=$(SAMPLE_DATA)
 
-## test: install what the tests need (.venv with Tansu) and run every test
-test: venv
+## test: install what the tests need (.venv with Tansu, the full-year flights) and run every test
+test: venv data-full
 	$(CARGO) build --bins
 	./target/debug/weir lint pipelines/
 	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) test --all-targets

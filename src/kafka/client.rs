@@ -65,8 +65,29 @@ pub fn producer(kafka: &KafkaConfig) -> ClientConfig {
     c.set("message.timeout.ms", "0");
     c.set("partitioner", "murmur2_random");
     c.set("queue.buffering.max.messages", "1000000");
-    for (k, v) in &kafka.client {
+    for (k, v) in kafka.client.iter().filter(|(k, _)| !consumer_only(k)) {
         c.set(k, property_value(v));
     }
     c
+}
+
+/// librdkafka properties that only consumers read (librdkafka warns when a
+/// producer is given one), so `kafka.client` can hold them for every pipeline.
+fn consumer_only(key: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "group.",
+        "fetch.",
+        "session.",
+        "heartbeat.",
+        "auto.",
+        "enable.auto.",
+    ];
+    const KEYS: [&str; 5] = [
+        "max.poll.interval.ms",
+        "partition.assignment.strategy",
+        "isolation.level",
+        "enable.partition.eof",
+        "check.crcs",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || KEYS.contains(&key)
 }

@@ -1,0 +1,620 @@
+//! Shared machinery of the end-to-end tests (`tests/e2e_tansu.rs`): a Tansu
+//! broker per test, the `weir run` process, Kafka helpers (topic creation,
+//! producing to explicit partitions, reading sink topics from the beginning)
+//! and a tiny Prometheus scraper.
+//!
+//! Everything waits on events with a deadline (a port accepting TCP, a record
+//! arriving, a process exiting); nothing sleeps in place of synchronisation.
+//! Guards kill their process on drop and, when the test is panicking, print
+//! the tail of that process's log.
+
+#![allow(dead_code)]
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Tansu needs this or its first group join waits ~23 s (DESIGN.md §6).
+pub const SESSION_TIMEOUT_MS: &str = "6000";
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls until `127.0.0.1:port` accepts a TCP connection; `alive` is asked
+/// between attempts and may panic (e.g. the process behind the port died).
+pub fn wait_for_port(port: u16, timeout: Duration, mut alive: impl FnMut()) {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        alive();
+        assert!(
+            Instant::now() < deadline,
+            "127.0.0.1:{port} did not accept TCP within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Last `n` lines of a log file (empty when unreadable).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Polls `child` until it exits or `timeout` passes.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Tansu broker with in-memory storage on a free port, killed on drop.
+pub struct Tansu {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Tansu {
+    /// Starts `$WEIR_TANSU broker …` and waits until it accepts TCP.
+    /// Panics (never skips) when `WEIR_TANSU` is unset.
+    pub fn start(dir: &Path) -> Tansu {
+        let bin = std::env::var_os("WEIR_TANSU").unwrap_or_else(|| {
+            panic!(
+                "WEIR_TANSU is not set: the end-to-end tests need the Tansu broker. \
+                 Run `make test`, or set WEIR_TANSU=$(scripts/tansu.sh path)"
+            )
+        });
+        assert!(
+            Path::new(&bin).is_file(),
+            "WEIR_TANSU={bin:?} is not a file; set WEIR_TANSU=$(scripts/tansu.sh path)"
+        );
+        let port = free_port();
+        let log = dir.join(format!("tansu-{port}.log"));
+        let out = File::create(&log).expect("create tansu log");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env_remove("SCHEMA_REGISTRY")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu {bin:?}: {e}"));
+        let mut t = Tansu { child, port, log };
+        let (child, log) = (&mut t.child, t.log.clone());
+        wait_for_port(port, Duration::from_secs(20), || {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                panic!(
+                    "tansu exited ({st}) before listening; log:\n{}",
+                    tail(&log, 30)
+                );
+            }
+        });
+        t
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Client settings for the test's own clients.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap());
+        c.set("session.timeout.ms", SESSION_TIMEOUT_MS);
+        c
+    }
+
+    /// Creates a topic with `partitions` partitions (Tansu would auto-create 4).
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> =
+            self.client_config().create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let res = futures::executor::block_on(admin.create_topics([&topic], &opts))
+            .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
+        for r in res {
+            match r {
+                Ok(_) => {}
+                Err((t, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    panic!("topic {t} already exists")
+                }
+                Err((t, code)) => panic!("create topic {t}: {code}"),
+            }
+        }
+        // Wait until the metadata shows it with the right partition count.
+        let md_client: BaseConsumer = self.client_config().create().expect("metadata client");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(n) = partition_count(&md_client, name) {
+                assert_eq!(n, partitions as usize, "topic {name} partition count");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "topic {name} not in metadata after 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- tail of the Tansu log ({}) ----\n{}\n----",
+                self.log.display(),
+                tail(&self.log, 15)
+            );
+        }
+    }
+}
+
+/// Partition count of `topic`, from a metadata request for every topic (so
+/// the request itself cannot auto-create it). `Err` when it does not exist.
+pub fn partition_count(client: &BaseConsumer, topic: &str) -> Result<usize, String> {
+    let md = client
+        .fetch_metadata(None, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len())
+        .ok_or_else(|| format!("no topic {topic}"))
+}
+
+/// Counts deliveries; remembers failures.
+#[derive(Default)]
+pub struct DeliveryTally {
+    ok: AtomicU64,
+    failed: Mutex<Vec<String>>,
+}
+
+impl ClientContext for DeliveryTally {}
+
+impl ProducerContext for DeliveryTally {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        match r {
+            Ok(_) => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, m)) => {
+                self.failed
+                    .lock()
+                    .unwrap()
+                    .push(format!("{}[{}]: {e}", m.topic(), m.partition()))
+            }
+        }
+    }
+}
+
+/// Produces `(partition, key, payload)` records to `topic`, in order per
+/// partition (idempotent producer), and waits until every one is acknowledged.
+pub fn produce_all(tansu: &Tansu, topic: &str, records: &[(i32, String, Vec<u8>)]) {
+    let mut cfg = tansu.client_config();
+    cfg.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000");
+    let producer: BaseProducer<DeliveryTally> = cfg
+        .create_with_context(DeliveryTally::default())
+        .expect("producer");
+    for (p, key, payload) in records {
+        let mut rec = BaseRecord::to(topic)
+            .partition(*p)
+            .key(key)
+            .payload(payload);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    producer.poll(Duration::from_millis(10));
+                    rec = r;
+                }
+                Err((e, _)) => panic!("produce to {topic}[{p}]: {e}"),
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("flush to {topic}: {e}"));
+    let ctx = producer.context();
+    let failed = ctx.failed.lock().unwrap();
+    assert!(
+        failed.is_empty(),
+        "deliveries failed: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    assert_eq!(
+        ctx.ok.load(Ordering::Relaxed),
+        records.len() as u64,
+        "acknowledged records"
+    );
+}
+
+/// One record read from a sink topic.
+#[derive(Debug, Clone)]
+pub struct SinkRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Kafka timestamp, ms.
+    pub timestamp: Option<i64>,
+    /// Key as text (lossy).
+    pub key: Option<String>,
+    /// Payload as text (lossy).
+    pub payload: Option<String>,
+}
+
+/// Key of the end marker [`SinkReader::read_to_end`] writes to each partition.
+pub const END_MARKER_KEY: &str = "__weir_e2e_end_of_sink__";
+
+/// Reads topics from the beginning of every partition (no group
+/// membership), accumulating every record.
+pub struct SinkReader {
+    consumer: BaseConsumer,
+    topics: Vec<String>,
+    partitions: BTreeMap<String, usize>,
+    /// Every record read so far, in arrival order (end markers excluded).
+    pub records: Vec<SinkRecord>,
+    markers_seen: usize,
+}
+
+impl SinkReader {
+    /// Waits (up to `timeout`) until every topic exists, then assigns all
+    /// their partitions from the beginning.
+    pub fn new(tansu: &Tansu, topics: &[&str], timeout: Duration, mut alive: impl FnMut()) -> Self {
+        let mut cfg = tansu.client_config();
+        cfg.set(
+            "group.id",
+            format!("weir-e2e-reader-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.queue.backoff.ms", "10")
+        .set("isolation.level", "read_uncommitted");
+        let consumer: BaseConsumer = cfg.create().expect("sink reader");
+        let deadline = Instant::now() + timeout;
+        let mut partitions = BTreeMap::new();
+        for t in topics {
+            loop {
+                match partition_count(&consumer, t) {
+                    Ok(n) => {
+                        partitions.insert(t.to_string(), n);
+                        break;
+                    }
+                    Err(e) => {
+                        alive();
+                        assert!(
+                            Instant::now() < deadline,
+                            "sink topic {t} not created within {timeout:?}: {e}"
+                        );
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, n) in &partitions {
+            for p in 0..*n as i32 {
+                tpl.add_partition_offset(t, p, Offset::Beginning)
+                    .expect("add partition");
+            }
+        }
+        consumer.assign(&tpl).expect("assign");
+        SinkReader {
+            consumer,
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+            partitions,
+            records: Vec::new(),
+            markers_seen: 0,
+        }
+    }
+
+    /// Partition count of each topic read.
+    pub fn partitions(&self) -> &BTreeMap<String, usize> {
+        &self.partitions
+    }
+
+    /// Reads for at most `budget`; returns how many records were added.
+    pub fn poll_for(&mut self, budget: Duration) -> usize {
+        let until = Instant::now() + budget;
+        let before = self.records.len();
+        while Instant::now() < until {
+            match self.consumer.poll(Duration::from_millis(50)) {
+                None => {
+                    if self.records.len() > before {
+                        break;
+                    }
+                }
+                Some(Err(e)) => panic!("sink reader: {e}"),
+                Some(Ok(m)) => {
+                    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+                    if key.as_deref() == Some(END_MARKER_KEY) {
+                        self.markers_seen += 1;
+                        continue;
+                    }
+                    self.records.push(SinkRecord {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp: m.timestamp().to_millis(),
+                        key,
+                        payload: m.payload().map(|p| String::from_utf8_lossy(p).into_owned()),
+                    });
+                }
+            }
+        }
+        self.records.len() - before
+    }
+
+    /// Reads until `done(records)` holds; `alive` is called between rounds
+    /// and may panic. Panics with `describe(records)` after `timeout`.
+    pub fn read_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[SinkRecord]) -> bool,
+        mut alive: impl FnMut(),
+        describe: impl Fn(&[SinkRecord]) -> String,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(&self.records) {
+                return;
+            }
+            alive();
+            if Instant::now() >= deadline {
+                panic!(
+                    "sinks incomplete after {timeout:?} ({} records read): {}",
+                    self.records.len(),
+                    describe(&self.records)
+                );
+            }
+            self.poll_for(Duration::from_millis(500));
+        }
+    }
+
+    /// Once nothing writes to the topics any more: appends an end marker to
+    /// every partition and reads until all markers are back, so every record
+    /// written before is in `records` (no reliance on Tansu's high watermark,
+    /// which is wrong).
+    pub fn read_to_end(&mut self, tansu: &Tansu, timeout: Duration) {
+        let mut markers = Vec::new();
+        for (t, n) in &self.partitions {
+            for p in 0..*n as i32 {
+                markers.push((t.clone(), p));
+            }
+        }
+        let mut cfg = tansu.client_config();
+        cfg.set("acks", "all");
+        let producer: BaseProducer = cfg.create().expect("marker producer");
+        for (t, p) in &markers {
+            producer
+                .send(
+                    BaseRecord::to(t)
+                        .partition(*p)
+                        .key(END_MARKER_KEY)
+                        .payload("end"),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send end marker");
+        }
+        producer
+            .flush(Duration::from_secs(30))
+            .expect("flush end markers");
+        let want = self.markers_seen + markers.len();
+        let deadline = Instant::now() + timeout;
+        while self.markers_seen < want {
+            assert!(
+                Instant::now() < deadline,
+                "end markers not read back within {timeout:?} ({} of {})",
+                self.markers_seen,
+                want
+            );
+            self.poll_for(Duration::from_millis(200));
+        }
+        let _ = &self.topics;
+    }
+}
+
+/// `weir run --config …` as a child process; stdout and stderr go to files.
+/// Killed (SIGKILL) on drop; prints the tail of its stderr when panicking.
+pub struct Weir {
+    /// The process.
+    pub child: Child,
+    /// Its stderr file.
+    pub stderr: PathBuf,
+    /// Its metrics port.
+    pub metrics_port: u16,
+    /// Label for messages.
+    pub name: String,
+}
+
+impl Weir {
+    /// Starts `weir run --config CONFIG [extra…]` in `dir`, logs to
+    /// `dir/NAME.stderr` and `dir/NAME.stdout`.
+    pub fn start(dir: &Path, name: &str, config: &Path, extra: &[&str], metrics_port: u16) -> Weir {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let stdout = dir.join(format!("{name}.stdout"));
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("create stdout file"))
+            .stderr(File::create(&stderr).expect("create stderr file"))
+            .spawn()
+            .expect("spawn weir");
+        Weir {
+            child,
+            stderr,
+            metrics_port,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Panics (with the stderr tail) if the process has exited.
+    pub fn assert_alive(&mut self) {
+        if let Some(st) = self.child.try_wait().expect("try_wait") {
+            panic!("{} exited unexpectedly ({st})", self.name);
+        }
+    }
+
+    /// Process id as text, for `kill`.
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.pid()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -TERM {} failed", self.pid());
+        wait_exit(&mut self.child, timeout)
+            .unwrap_or_else(|| panic!("{} did not exit within {timeout:?} of SIGTERM", self.name))
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL weir");
+        let _ = self.child.wait();
+    }
+
+    /// Tail of its stderr.
+    pub fn stderr_tail(&self, n: usize) -> String {
+        tail(&self.stderr, n)
+    }
+
+    /// GET /metrics, parsed.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::parse(&http_get(self.metrics_port, "/metrics"))
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- tail of {} stderr ({}) ----\n{}\n----",
+                self.name,
+                self.stderr.display(),
+                self.stderr_tail(40)
+            );
+        }
+    }
+}
+
+/// `GET path` over HTTP/1.0 on 127.0.0.1:port; the body, or panics on a
+/// non-200 status.
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let status = head.lines().next().unwrap_or("");
+    assert!(status.contains(" 200"), "GET {path}: {status}\n{resp}");
+    body.to_owned()
+}
+
+/// Samples of a Prometheus text exposition: (name, labels) → value.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    /// Every sample, as `(name, "{labels}")` → value.
+    pub samples: BTreeMap<(String, String), f64>,
+}
+
+impl Metrics {
+    /// Parses the text format (comments skipped).
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = BTreeMap::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let (name, labels) = match series.find('{') {
+                Some(i) => (&series[..i], &series[i..]),
+                None => (series, ""),
+            };
+            let v: f64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad sample {line}"));
+            samples.insert((name.to_owned(), labels.to_owned()), v);
+        }
+        Metrics { samples }
+    }
+
+    /// Sum of every series of `name`.
+    pub fn sum(&self, name: &str) -> u64 {
+        self.samples
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, v)| *v)
+            .sum::<f64>() as u64
+    }
+
+    /// Every series of `name` as `labels=value`, for messages.
+    pub fn series(&self, name: &str) -> Vec<String> {
+        self.samples
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, l), v)| format!("{l}={v}"))
+            .collect()
+    }
+}
