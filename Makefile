@@ -47,3 +47,8 @@ $(FULL_DATA): | venv
 ## tansu: ensure the Tansu broker binary is installed and print its path
 tansu:
 	@scripts/tansu.sh path
+
+## bench: weir against a raw rdkafka loop and hand-written serde_json on Tansu, 1M records (tests/bench/); report in target/bench/results.md
+bench: venv
+	$(CARGO) build --release --bins
+	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) bench --bench pipeline

@@ -37,7 +37,7 @@ impl Health {
             .collect();
         if m.is_empty() {
             Err(vec!["no pipelines".into()])
-        } else if not.is_empty() {
+        } else if !not.is_empty() {
             Err(not)
         } else {
             Ok(())
@@ -82,5 +82,21 @@ async fn ready_handler(State(s): State<AppState>) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {}\n", not.join(", ")),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_pipeline_is() {
+        let h = Health::default();
+        assert_eq!(h.check(), Err(vec!["no pipelines".to_owned()]));
+        h.set("a", true);
+        h.set("b", false);
+        assert_eq!(h.check(), Err(vec!["b".to_owned()]));
+        h.set("b", true);
+        assert_eq!(h.check(), Ok(()));
     }
 }

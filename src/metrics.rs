@@ -7,9 +7,11 @@
 //! ([`Metrics::register_pipeline`]), so dashboards and alerts see it before
 //! the first event; partition series appear on assignment.
 
+use crate::operator::{Stage, StageRef};
+use crate::plan::Plan;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Handles to every metric.
@@ -44,18 +46,6 @@ pub struct Metrics {
     pub watermark_ms: IntGaugeVec,
     /// 1, labelled with the version.
     pub build_info: IntGauge,
-}
-
-/// Stage labels of a pipeline, used to create its series at zero.
-pub struct PipelineLabels<'a> {
-    /// Pipeline name.
-    pub name: &'a str,
-    /// Stage labels (`0:filter`, …) plus `source` and `sinks`.
-    pub stages: Vec<String>,
-    /// Window stage labels.
-    pub window_stages: Vec<String>,
-    /// Sink topics.
-    pub sink_topics: Vec<String>,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -173,30 +163,57 @@ impl Metrics {
         }
     }
 
-    /// Creates every series of a pipeline at zero.
-    pub fn register_pipeline(&self, l: &PipelineLabels<'_>) {
-        let n = l.name;
-        self.records_in.with_label_values(&[n]);
-        self.records_out.with_label_values(&[n]);
-        self.dlq_records.with_label_values(&[n]);
+    /// Creates every series of `plan` at zero and returns its handles.
+    /// Filtered and error series exist for every place of the pipeline,
+    /// late series for every window stage (`none` when there is none).
+    pub fn register_pipeline(&self, plan: &Plan) -> PipelineCounters {
+        let n = plan.name.as_str();
         self.windows_open.with_label_values(&[n]);
         self.commits.with_label_values(&[n]);
         self.end_to_end_latency.with_label_values(&[n]);
         for kind in ["assign", "revoke"] {
             self.rebalances.with_label_values(&[n, kind]);
         }
-        for s in &l.stages {
-            self.records_filtered.with_label_values(&[n, s]);
-            self.records_error.with_label_values(&[n, s]);
-        }
-        for s in &l.window_stages {
-            self.late_records.with_label_values(&[n, s]);
-        }
-        if l.window_stages.is_empty() {
+        let places = StageRef::all(plan.stages.len(), plan.sinks.len());
+        let labels: Vec<String> = places
+            .iter()
+            .map(|r| r.label(&plan.stages, &plan.sinks))
+            .collect();
+        let is_window = |r: &StageRef| matches!(r, StageRef::Stage(i) if matches!(plan.stages[*i], Stage::Window(_)));
+        if !places.iter().any(is_window) {
             self.late_records.with_label_values(&[n, "none"]);
         }
-        for t in &l.sink_topics {
-            self.sink_records.with_label_values(&[n, t]);
+        PipelineCounters {
+            records_in: self.records_in.with_label_values(&[n]),
+            records_out: self.records_out.with_label_values(&[n]),
+            filtered: labels
+                .iter()
+                .map(|l| self.records_filtered.with_label_values(&[n, l]))
+                .collect(),
+            errors: labels
+                .iter()
+                .map(|l| self.records_error.with_label_values(&[n, l]))
+                .collect(),
+            late: places
+                .iter()
+                .zip(&labels)
+                .map(|(r, l)| {
+                    // Only window stages get a visible late series; the others
+                    // are detached handles that are never incremented.
+                    if is_window(r) {
+                        self.late_records.with_label_values(&[n, l])
+                    } else {
+                        IntCounter::new("weir_unused", "never exported")
+                            .expect("valid metric definition")
+                    }
+                })
+                .collect(),
+            dlq: self.dlq_records.with_label_values(&[n]),
+            sinks: plan
+                .sinks
+                .iter()
+                .map(|s| self.sink_records.with_label_values(&[n, &s.topic]))
+                .collect(),
         }
     }
 
@@ -213,6 +230,61 @@ impl Metrics {
     }
 }
 
+/// Metric handles of one pipeline, resolved once so the per-record path
+/// touches only atomics (no label hashing).
+#[derive(Clone)]
+pub struct PipelineCounters {
+    /// `weir_records_in_total`.
+    pub records_in: IntCounter,
+    /// `weir_records_out_total`.
+    pub records_out: IntCounter,
+    /// `weir_records_filtered_total`, by [`StageRef::index`].
+    pub filtered: Vec<IntCounter>,
+    /// `weir_records_error_total`, by [`StageRef::index`].
+    pub errors: Vec<IntCounter>,
+    /// `weir_late_records_total`, by [`StageRef::index`].
+    pub late: Vec<IntCounter>,
+    /// `weir_dlq_records_total`.
+    pub dlq: IntCounter,
+    /// `weir_sink_records_total`, by sink index.
+    pub sinks: Vec<IntCounter>,
+}
+
+impl PipelineCounters {
+    /// Sums of this pipeline's counters.
+    pub fn totals(&self) -> Totals {
+        let sum = |v: &[IntCounter]| v.iter().map(IntCounter::get).sum();
+        Totals {
+            records_in: self.records_in.get(),
+            records_out: self.records_out.get(),
+            filtered: sum(&self.filtered),
+            late: sum(&self.late),
+            errors: sum(&self.errors),
+            produced: sum(&self.sinks),
+            dlq: self.dlq.get(),
+        }
+    }
+}
+
+/// Totals of one pipeline's record counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Source records read.
+    pub records_in: u64,
+    /// Passed every stage.
+    pub records_out: u64,
+    /// Filtered out.
+    pub filtered: u64,
+    /// Late.
+    pub late: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Records produced to sinks.
+    pub produced: u64,
+    /// Records written to the DLQ.
+    pub dlq: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,17 +292,20 @@ mod tests {
     #[test]
     fn every_series_exists_at_zero_after_registration() {
         let m = Metrics::new();
-        m.register_pipeline(&PipelineLabels {
-            name: "p",
-            stages: vec!["source".into(), "0:filter".into(), "sinks".into()],
-            window_stages: vec![],
-            sink_topics: vec!["out".into()],
-        });
+        let loaded = crate::spec::parse_text::<crate::spec::PipelineSpec>(
+            std::path::Path::new("p.yaml"),
+            "name: p\nsource: {topics: [in]}\nstages: [{filter: value.a > 1}]\nsinks: [{topic: out}]\n",
+        )
+        .unwrap();
+        let plan = crate::plan::compile(&loaded, &crate::expr::CelEnv::new()).unwrap();
+        let c = m.register_pipeline(&plan);
+        c.filtered[1].inc();
         let text = m.render();
         for line in [
             "weir_records_in_total{pipeline=\"p\"} 0",
             "weir_records_out_total{pipeline=\"p\"} 0",
-            "weir_records_filtered_total{pipeline=\"p\",stage=\"0:filter\"} 0",
+            "weir_records_filtered_total{pipeline=\"p\",stage=\"0:filter\"} 1",
+            "weir_records_error_total{pipeline=\"p\",stage=\"sink:out\"} 0",
             "weir_records_error_total{pipeline=\"p\",stage=\"source\"} 0",
             "weir_late_records_total{pipeline=\"p\",stage=\"none\"} 0",
             "weir_dlq_records_total{pipeline=\"p\"} 0",
@@ -243,5 +318,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
+        assert!(!text.contains("weir_unused"));
+        assert_eq!(c.totals().filtered, 1);
     }
 }

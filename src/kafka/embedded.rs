@@ -39,4 +39,21 @@ impl Embedded {
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), EmbeddedError> {
         Ok(self.cluster.create_topic(topic, partitions, 1)?)
     }
+
+    /// Takes the broker down (connections fail) until [`Embedded::broker_up`];
+    /// for tests of broker trouble.
+    ///
+    /// # Errors
+    /// [`EmbeddedError`] when the cluster refuses.
+    pub fn broker_down(&self) -> Result<(), EmbeddedError> {
+        Ok(self.cluster.broker_down(1)?)
+    }
+
+    /// Brings the broker back.
+    ///
+    /// # Errors
+    /// [`EmbeddedError`] when the cluster refuses.
+    pub fn broker_up(&self) -> Result<(), EmbeddedError> {
+        Ok(self.cluster.broker_up(1)?)
+    }
 }

@@ -41,6 +41,52 @@ impl Stage {
     }
 }
 
+/// Where in a pipeline something happened; cheap to copy on the hot path,
+/// turned into a label (`source`, `2:transform`, `sinks`, `sink:<topic>`)
+/// only where text is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageRef {
+    /// Decoding the source record.
+    Source,
+    /// The stage at this index.
+    Stage(usize),
+    /// Routing: the record matched no sink's `when`.
+    Sinks,
+    /// The sink at this index (its `when` or `key` failed).
+    Sink(usize),
+}
+
+impl StageRef {
+    /// The label of this place in a pipeline with `stages` and `sinks`.
+    pub fn label(self, stages: &[Stage], sinks: &[Sink]) -> String {
+        match self {
+            StageRef::Source => "source".into(),
+            StageRef::Stage(i) => Stage::label(i, &stages[i]),
+            StageRef::Sinks => "sinks".into(),
+            StageRef::Sink(i) => format!("sink:{}", sinks[i].topic),
+        }
+    }
+
+    /// Every place of a pipeline, in order.
+    pub fn all(stages: usize, sinks: usize) -> Vec<StageRef> {
+        let mut v = vec![StageRef::Source];
+        v.extend((0..stages).map(StageRef::Stage));
+        v.push(StageRef::Sinks);
+        v.extend((0..sinks).map(StageRef::Sink));
+        v
+    }
+
+    /// Position of this place in [`StageRef::all`].
+    pub fn index(self, stages: usize) -> usize {
+        match self {
+            StageRef::Source => 0,
+            StageRef::Stage(i) => 1 + i,
+            StageRef::Sinks => 1 + stages,
+            StageRef::Sink(i) => 2 + stages + i,
+        }
+    }
+}
+
 /// A compiled sink.
 #[derive(Debug, Clone)]
 pub struct Sink {
@@ -70,8 +116,8 @@ pub enum Outcome {
 /// window result failing in a later stage or sink (DLQ gets the result).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordError {
-    /// Stage label (`2:transform`, `sink:topic`).
-    pub stage: String,
+    /// Where it failed.
+    pub stage: StageRef,
     /// What went wrong.
     pub message: String,
     /// The record as it was when it failed.
@@ -87,16 +133,16 @@ pub struct StepResult {
     pub outcome: Option<Outcome>,
     /// Records for sinks: (sink index, record).
     pub emits: Vec<(usize, Record)>,
-    /// The input record when late (for the DLQ when `late: dlq`), with its window stage label.
-    pub late: Option<(String, Record, bool)>,
+    /// The input record when late (for the DLQ when `late: dlq`): its window stage, the record, and whether it goes to the DLQ.
+    pub late: Option<(StageRef, Record, bool)>,
     /// Record errors.
     pub errors: Vec<RecordError>,
     /// Oldest first-seen marker of the windows closed by this record.
     pub closed: Option<FirstSeen>,
     /// Window results emitted.
     pub windows_closed: usize,
-    /// Label of the stage that filtered the input record (`sinks` when no sink matched).
-    pub filtered_by: Option<String>,
+    /// The stage that filtered the input record ([`StageRef::Sinks`] when no sink matched).
+    pub filtered_by: Option<StageRef>,
 }
 
 /// The stages and sinks of one pipeline, instantiated for one partition.
@@ -221,7 +267,7 @@ impl Chain {
                     Ok(true) => Ok(()),
                     Ok(false) => {
                         if input {
-                            res.filtered_by = Some(Stage::label(i, stage));
+                            res.filtered_by = Some(StageRef::Stage(i));
                         }
                         return Outcome::Filtered;
                     }
@@ -237,7 +283,7 @@ impl Chain {
                         Ok(AddOutcome::Added) => return Outcome::Out,
                         Ok(AddOutcome::Late) => {
                             let dlq = op.def().late == crate::spec::LatePolicy::Dlq;
-                            res.late = Some((Stage::label(i, stage), rec, dlq));
+                            res.late = Some((StageRef::Stage(i), rec, dlq));
                             return Outcome::Late;
                         }
                         Err(e) => Err(e),
@@ -246,7 +292,7 @@ impl Chain {
             };
             if let Err(e) = step {
                 res.errors.push(RecordError {
-                    stage: Stage::label(i, stage),
+                    stage: StageRef::Stage(i),
                     message: e.to_string(),
                     record: rec,
                     input,
@@ -286,7 +332,7 @@ impl Chain {
                 Ok(None) => {}
                 Err(e) => {
                     res.errors.push(RecordError {
-                        stage: format!("sink:{}", sink.topic),
+                        stage: StageRef::Sink(i),
                         message: e.to_string(),
                         record: rec.clone(),
                         input,
@@ -299,7 +345,7 @@ impl Chain {
             Outcome::Out
         } else {
             if input {
-                res.filtered_by = Some("sinks".into());
+                res.filtered_by = Some(StageRef::Sinks);
             }
             Outcome::Filtered
         }

@@ -8,4 +8,4 @@ pub mod key_by;
 pub mod transform;
 pub mod window;
 
-pub use chain::{Chain, Outcome, Sink, Stage, StepResult};
+pub use chain::{Chain, Outcome, Sink, Stage, StageRef, StepResult};

@@ -38,8 +38,6 @@ pub struct Plan {
     pub decoder: Decoder,
     /// Watermark bound, ms.
     pub max_out_of_orderness: i64,
-    /// Idle timeout, ms.
-    pub idle_timeout: Option<i64>,
     /// librdkafka consumer overrides.
     pub consumer: BTreeMap<String, String>,
     /// Stages in order.
@@ -103,6 +101,12 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             "both `topics` and `pattern` are set (expected one of them)".into(),
         ),
         _ => {}
+    }
+    if src.watermark.idle_timeout.is_some() {
+        err(
+            "source.watermark.idle_timeout",
+            "idle_timeout is not available yet (expected only max_out_of_orderness)".into(),
+        );
     }
     let event_time = match &src.event_time {
         None => EventTime::KafkaTimestamp,
@@ -341,7 +345,6 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             event_time,
         },
         max_out_of_orderness: src.watermark.max_out_of_orderness.0 as i64,
-        idle_timeout: src.watermark.idle_timeout.map(|d| d.0 as i64),
         consumer,
         stages: Arc::new(stages),
         sinks: Arc::new(sinks),

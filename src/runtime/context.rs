@@ -86,7 +86,7 @@ impl ClientContext for WeirContext {
                 error.rdkafka_error_code(),
                 Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
             ) {
-                s.set_ready(false);
+                s.brokers_down();
             }
         }
         tracing::warn!(pipeline = %self.pipeline, %error, reason, "consumer error");

@@ -3,7 +3,7 @@
 //! `weir.*` DLQ headers of DESIGN.md §3.
 
 use crate::codec::{encode_key, encode_value};
-use crate::operator::chain::{Outcome, RecordError, StepResult};
+use crate::operator::chain::{Outcome, RecordError, StageRef, StepResult};
 use crate::plan::Plan;
 use crate::record::Record;
 use crate::spec::ErrorPolicy;
@@ -40,10 +40,10 @@ pub struct Original<'a> {
 pub struct StepCounts {
     /// Input record outcome.
     pub outcome: Option<Outcome>,
-    /// Stage label for filtered/late/error outcomes.
-    pub stage: Option<String>,
+    /// Where the input record was filtered, found late, or failed.
+    pub stage: Option<StageRef>,
     /// Errors of derived records (window results in later stages), by stage.
-    pub derived_errors: Vec<String>,
+    pub derived_errors: Vec<StageRef>,
     /// DLQ records produced.
     pub dlq: u64,
     /// Record errors to report with `policy: fail`.
@@ -108,7 +108,7 @@ pub fn collect(
         outcome: step.outcome,
         ..Default::default()
     };
-    let filtered_by = step.filtered_by.clone();
+    let filtered_by = step.filtered_by;
     for (sink, r) in step.emits {
         out.push(OutMsg {
             sink: Some(sink),
@@ -120,7 +120,8 @@ pub fn collect(
     }
     if let Some((stage, rec, dlq)) = step.late {
         if dlq {
-            out.push(dlq_record("late", &stage, &rec, Some(original)));
+            let label = stage.label(&plan.stages, &plan.sinks);
+            out.push(dlq_record("late", &label, &rec, Some(original)));
             counts.dlq += 1;
         }
         counts.stage = Some(stage);
@@ -142,11 +143,12 @@ pub fn handle_error(
     out: &mut Vec<OutMsg>,
     counts: &mut StepCounts,
 ) {
+    let label = e.stage.label(&plan.stages, &plan.sinks);
     match plan.error_policy {
         ErrorPolicy::Dlq => {
             out.push(dlq_record(
                 &e.message,
-                &e.stage,
+                &label,
                 &e.record,
                 e.input.then_some(original),
             ));
@@ -159,12 +161,16 @@ pub fn handle_error(
                     e.record.origin.topic,
                     e.record.origin.partition,
                     e.record.origin.offset,
-                    e.stage,
+                    label,
                     e.message
                 )
             });
         }
-        ErrorPolicy::Skip => {}
+        ErrorPolicy::Skip => {
+            // Counted by the caller; logged at debug only: a bad stream would
+            // otherwise flood the log (the error counter is the signal).
+            tracing::debug!(pipeline = %plan.name, stage = %label, error = %e.message, "record skipped");
+        }
     }
     if e.input {
         counts.stage = Some(e.stage);

@@ -15,9 +15,9 @@ use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
 use crate::kafka::checkpoint::{self, Checkpoint};
 use crate::kafka::client;
-use crate::metrics::{Metrics, PipelineLabels};
+use crate::metrics::{Metrics, PipelineCounters};
 use crate::operator::chain::{Outcome, RecordError};
-use crate::operator::{Chain, Stage};
+use crate::operator::{Chain, StageRef};
 use crate::plan::Plan;
 use crate::record::Origin;
 use crate::spec::daemon::KafkaConfig;
@@ -85,23 +85,7 @@ pub enum RuntimeError {
 }
 
 /// Totals of one run (for `weir dev`'s summary line).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Source records read.
-    pub records_in: u64,
-    /// Passed every stage.
-    pub records_out: u64,
-    /// Filtered out.
-    pub filtered: u64,
-    /// Late.
-    pub late: u64,
-    /// Errors.
-    pub errors: u64,
-    /// Records produced to sinks.
-    pub produced: u64,
-    /// Records written to the DLQ.
-    pub dlq: u64,
-}
+pub use crate::metrics::Totals as Summary;
 
 struct PartitionTask {
     chain: Chain,
@@ -120,7 +104,10 @@ pub struct Shared {
     checkpoints: FutureProducer,
     reader_config: ClientConfig,
     shutdown_timeout: Duration,
-    summary: Mutex<Summary>,
+    counters: PipelineCounters,
+    /// Set when librdkafka reports every broker down; cleared by the next
+    /// fetched record or successful commit.
+    brokers_down: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -130,6 +117,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     pub(super) fn set_ready(&self, ready: bool) {
         self.health.set(&self.plan.name, ready);
+    }
+
+    /// Every broker is unreachable: not ready until one answers again.
+    pub(super) fn brokers_down(&self) {
+        self.brokers_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.set_ready(false);
+    }
+
+    /// A broker answered (record fetched, commit done): ready again if it was down.
+    fn brokers_up(&self) {
+        if self
+            .brokers_down
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.set_ready(true);
+        }
     }
 
     /// Assignment: restore each partition from its checkpoint and set the
@@ -339,7 +343,7 @@ pub async fn run_pipeline(
             source,
         }
     };
-    metrics.register_pipeline(&labels(&plan));
+    let counters = metrics.register_pipeline(&plan);
     health.set(&plan.name, false);
 
     let base = client::base(&opts.kafka);
@@ -368,7 +372,8 @@ pub async fn run_pipeline(
         checkpoints,
         reader_config: base.clone(),
         shutdown_timeout: opts.shutdown_timeout,
-        summary: Mutex::new(Summary::default()),
+        counters,
+        brokers_down: std::sync::atomic::AtomicBool::new(false),
     });
     let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
     cfg.set("statistics.interval.ms", "5000");
@@ -408,6 +413,7 @@ pub async fn run_pipeline(
             msg = consumer.recv() => {
                 match msg {
                     Ok(m) => {
+                        shared.brokers_up();
                         if let Err(e) = process(&shared, &m, &mut out) {
                             break Err(e);
                         }
@@ -440,28 +446,7 @@ pub async fn run_pipeline(
     health.set(&plan.name, false);
     drop(consumer);
     tracing::info!(pipeline = %name, "pipeline stopped");
-    let summary = *lock(&shared.summary);
-    result.map(|()| summary)
-}
-
-fn labels(plan: &Plan) -> PipelineLabels<'_> {
-    let mut stages = vec!["source".to_owned()];
-    let mut window_stages = Vec::new();
-    for (i, s) in plan.stages.iter().enumerate() {
-        let l = Stage::label(i, s);
-        if matches!(s, Stage::Window(_)) {
-            window_stages.push(l.clone());
-        }
-        stages.push(l);
-    }
-    stages.push("sinks".into());
-    stages.extend(plan.sinks.iter().map(|s| format!("sink:{}", s.topic)));
-    PipelineLabels {
-        name: &plan.name,
-        stages,
-        window_stages,
-        sink_topics: plan.sinks.iter().map(|s| s.topic.clone()).collect(),
-    }
+    result.map(|()| shared.counters.totals())
 }
 
 fn output_topics(plan: &Plan) -> Vec<TopicSpec> {
@@ -556,7 +541,7 @@ fn process(
                 ..Default::default()
             };
             let err = RecordError {
-                stage: "source".into(),
+                stage: StageRef::Source,
                 message: e.to_string(),
                 record: rec,
                 input: true,
@@ -638,45 +623,26 @@ fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
 }
 
 fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
-    let m = &shared.metrics;
-    let name = shared.plan.name.as_str();
-    let mut s = lock(&shared.summary);
+    let k = &shared.counters;
+    let at = |r: Option<StageRef>| r.map_or(0, |r| r.index(shared.plan.stages.len()));
     if let Some(o) = c.outcome {
-        m.records_in.with_label_values(&[name]).inc();
-        s.records_in += 1;
-        let stage = c.stage.as_deref().unwrap_or("none");
+        k.records_in.inc();
         match o {
-            Outcome::Out => {
-                m.records_out.with_label_values(&[name]).inc();
-                s.records_out += 1;
-            }
-            Outcome::Filtered => {
-                m.records_filtered.with_label_values(&[name, stage]).inc();
-                s.filtered += 1;
-            }
-            Outcome::Late => {
-                m.late_records.with_label_values(&[name, stage]).inc();
-                s.late += 1;
-            }
-            Outcome::Error => {
-                m.records_error.with_label_values(&[name, stage]).inc();
-                s.errors += 1;
-            }
+            Outcome::Out => k.records_out.inc(),
+            Outcome::Filtered => k.filtered[at(c.stage)].inc(),
+            Outcome::Late => k.late[at(c.stage)].inc(),
+            Outcome::Error => k.errors[at(c.stage)].inc(),
         }
     }
     for st in &c.derived_errors {
-        m.records_error.with_label_values(&[name, st]).inc();
+        k.errors[at(Some(*st))].inc();
     }
     if c.dlq > 0 {
-        m.dlq_records.with_label_values(&[name]).inc_by(c.dlq);
-        s.dlq += c.dlq;
+        k.dlq.inc_by(c.dlq);
     }
     for msg in msgs {
         if let Some(i) = msg.sink {
-            m.sink_records
-                .with_label_values(&[name, &shared.plan.sinks[i].topic])
-                .inc();
-            s.produced += 1;
+            k.sinks[i].inc();
         }
     }
 }

@@ -1,0 +1,244 @@
+//! The benchmark's report: the Markdown results table, the ratios of weir to
+//! its hand-written counterparts, the PASS/SHORT goal checks and the
+//! details behind them. Printed, and written to `target/bench/results.md`.
+
+use crate::measure::Measurement;
+use crate::verify::SpotCheck;
+use std::fmt::Write as _;
+
+/// Everything the report shows.
+pub struct Report<'a> {
+    /// Date, commit, machine; warnings about the setup.
+    pub header: Vec<String>,
+    /// The input and how long producing it took.
+    pub produce: String,
+    /// One per contender.
+    pub rows: &'a [Row],
+    /// weir's goals.
+    pub goals: &'a [Goal],
+    /// Spot checks of outputs: what was compared, and the result.
+    pub checks: &'a [(String, SpotCheck)],
+    /// Input records.
+    pub records: u64,
+    /// The whole bench, seconds.
+    pub wall_seconds: f64,
+}
+
+impl Report<'_> {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let n = self.records;
+        let mut md = String::from("# weir pipeline benchmark (`make bench`)\n\n");
+        for h in &self.header {
+            let _ = writeln!(md, "{h}\n");
+        }
+        let _ = writeln!(md, "{}\n\n{}", self.produce, table(self.rows, n));
+        md += "Records/s: steady state, from the first output to all input read and all \
+               output produced. (1), (2) time themselves: first message consumed → every \
+               output acknowledged. (3), (4): weir's /metrics sampled every 100 ms; records \
+               counted between the first sample showing input and the first showing all of \
+               it and every expected output (weir counts an output when it hands it to the \
+               producer). CPU: user + system time of the whole process, start-up and group \
+               join included, per input record. Peak RSS: VmHWM. Ratios: (3) against (1), \
+               (4) against (2).\n\n## Goals\n\n```\n";
+        for g in goal_lines(self.rows, self.goals, n) {
+            let _ = writeln!(md, "{g}");
+        }
+        md += "```\n\n## Checks\n\n";
+        for (what, sc) in self.checks {
+            let verdict = if sc.ok() { "ok" } else { "WRONG" };
+            let _ = writeln!(md, "- {what}: {verdict}, {}", sc.summary());
+        }
+        let _ = write!(
+            md,
+            "\n## Details\n\n{}\n\"other CPU\": busy CPU time of the machine during the run \
+             minus the contender, the broker and the bench itself (e.g. a compiler running \
+             meanwhile); 2 cores give 2 CPU-seconds per second.\n\n\
+             Total bench wall time: {:.1} s (broker start, produce, 4 runs, output checks).\n",
+            details(self.rows),
+            self.wall_seconds
+        );
+        md
+    }
+}
+
+/// One contender's line of the report.
+pub struct Row {
+    /// `(1) raw rdkafka loop`, …
+    pub label: String,
+    /// What it measured, or why it could not.
+    pub run: Result<Measurement, String>,
+    /// The output check, one line.
+    pub output: String,
+    /// The output holds exactly the expected records.
+    pub output_ok: bool,
+    /// The group's committed offsets after the stop: `Ok` when at the end
+    /// of the input.
+    pub committed: Result<String, String>,
+    /// Index of the row it is compared with, if any.
+    pub baseline: Option<usize>,
+}
+
+/// A goal: weir's throughput at least, or CPU per record at most, a multiple
+/// of its counterpart's.
+pub struct Goal {
+    /// Row of weir.
+    pub row: usize,
+    /// Throughput (true) or CPU per record (false).
+    pub throughput: bool,
+    /// The multiple.
+    pub limit: f64,
+}
+
+/// Throughput and CPU ratios of row `i` to its baseline.
+pub fn ratios(rows: &[Row], i: usize, records: u64) -> Option<(f64, f64)> {
+    let m = rows[i].run.as_ref().ok()?;
+    let b = rows[rows[i].baseline?].run.as_ref().ok()?;
+    Some((
+        m.records_per_s() / b.records_per_s(),
+        m.cpu_us_per_record(records) / b.cpu_us_per_record(records),
+    ))
+}
+
+fn short_label(label: &str) -> &str {
+    label.split(' ').next().unwrap_or(label)
+}
+
+/// The results table (Markdown).
+pub fn table(rows: &[Row], records: u64) -> String {
+    let mut s = String::from(
+        "| contender | records/s | CPU µs/record | peak RSS MB | ratio |\n|---|---:|---:|---:|---|\n",
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let ratio = match (r.baseline, ratios(rows, i, records)) {
+            (Some(b), Some((t, c))) => format!(
+                "{t:.2}× throughput, {c:.2}× CPU of {}",
+                short_label(&rows[b].label)
+            ),
+            (Some(_), None) => "n/a".into(),
+            (None, _) => "baseline".into(),
+        };
+        match &r.run {
+            Ok(m) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.2} | {:.1} | {ratio} |",
+                    r.label,
+                    thousands(m.records_per_s()),
+                    m.cpu_us_per_record(records),
+                    m.peak_rss_kib as f64 / 1024.0,
+                );
+            }
+            Err(_) => {
+                let _ = writeln!(s, "| {} | FAILED | – | – | {ratio} |", r.label);
+            }
+        }
+    }
+    s
+}
+
+/// PASS/SHORT (or n/a) lines for the goals.
+pub fn goal_lines(rows: &[Row], goals: &[Goal], records: u64) -> Vec<String> {
+    goals
+        .iter()
+        .map(|g| {
+            let r = &rows[g.row];
+            let base = r.baseline.map_or("?", |b| short_label(&rows[b].label));
+            let what = if g.throughput {
+                "throughput"
+            } else {
+                "CPU per record"
+            };
+            let op = if g.throughput { "≥" } else { "≤" };
+            match ratios(rows, g.row, records) {
+                Some((t, c)) => {
+                    let v = if g.throughput { t } else { c };
+                    let pass = if g.throughput {
+                        v >= g.limit
+                    } else {
+                        v <= g.limit
+                    };
+                    format!(
+                        "{} {}: {what} {v:.2}× {base} (goal {op} {:.2}×)",
+                        if pass { "PASS " } else { "SHORT" },
+                        r.label,
+                        g.limit
+                    )
+                }
+                None => format!(
+                    "n/a   {}: {what} (goal {op} {:.2}× {base}): not measured",
+                    r.label, g.limit
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Per-contender details: output check, timings, load, exit, notes.
+pub fn details(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| contender | read / produced (own count) | output check | start-up s | steady s | CPU s | broker CPU s | other CPU s | exit after stop |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let check = format!("{} {}", if r.output_ok { "ok" } else { "WRONG" }, r.output);
+        match &r.run {
+            Ok(m) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} / {} | {check} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                    r.label,
+                    m.records_in,
+                    m.records_out,
+                    m.startup_seconds,
+                    m.steady_seconds,
+                    m.cpu_seconds,
+                    m.load.broker,
+                    m.load.other(m.cpu_seconds),
+                    m.exit
+                );
+            }
+            Err(_) => {
+                let _ = writeln!(s, "| {} | – | {check} | – | – | – | – | – | – |", r.label);
+            }
+        }
+    }
+    for r in rows {
+        match &r.committed {
+            Ok(c) => {
+                let _ = writeln!(s, "- {}: committed offsets ok: {c}", short_label(&r.label));
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    s,
+                    "- {}: committed offsets WRONG: {e}",
+                    short_label(&r.label)
+                );
+            }
+        }
+        match &r.run {
+            Ok(m) => {
+                for n in &m.notes {
+                    let _ = writeln!(s, "- {}: {n}", short_label(&r.label));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "- {}: FAILED: {e}", short_label(&r.label));
+            }
+        }
+    }
+    s
+}
+
+/// `1234567.8` → `1,234,568`.
+pub fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
