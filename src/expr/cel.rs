@@ -103,7 +103,11 @@ impl CelEnv {
         } else if uses.value_whole {
             ValueUse::Whole
         } else {
-            ValueUse::Fields(uses.value_fields.into_iter().collect())
+            let names: Vec<String> = uses.value_fields.into_iter().collect();
+            ValueUse::Fields {
+                qualified: (!uses.value_needs_map).then(|| names.iter().map(|f| format!("value.{f}")).collect()),
+                names,
+            }
         };
         Ok(CelExpr {
             source: source.to_owned(),
@@ -141,6 +145,8 @@ struct Uses {
     functions: BTreeSet<String>,
     value_fields: BTreeSet<String>,
     value_whole: bool,
+    /// `has(value.f)` or `value["f"]`: the fields must come as a map.
+    value_needs_map: bool,
 }
 
 /// Collects free variables (comprehension variables are bound), function
@@ -160,6 +166,7 @@ fn walk(e: &IdedExpr, bound: &mut Vec<String>, uses: &mut Uses, selected: bool) 
                 if name == "value" && !bound.iter().any(|b| b == name) {
                     uses.variables.insert(name.clone());
                     uses.value_fields.insert(s.field.clone());
+                    uses.value_needs_map |= s.test;
                     return;
                 }
             }
@@ -175,6 +182,7 @@ fn walk(e: &IdedExpr, bound: &mut Vec<String>, uses: &mut Uses, selected: bool) 
                     if n == "value" && !bound.iter().any(|b| b == n) {
                         uses.variables.insert(n.clone());
                         uses.value_fields.insert(f.inner().to_string());
+                        uses.value_needs_map = true;
                         return;
                     }
                 }
@@ -227,7 +235,14 @@ fn walk(e: &IdedExpr, bound: &mut Vec<String>, uses: &mut Uses, selected: bool) 
 #[derive(Debug, Clone)]
 enum ValueUse {
     None,
-    Fields(Vec<String>),
+    /// Only these top-level fields are read. With `qualified` names
+    /// (`value.f`), each field is bound as a variable of that qualified name,
+    /// which CEL resolves for `value.f` without building a map (about half
+    /// the cost per evaluation); `has(value.f)` and `value["f"]` need the map.
+    Fields {
+        names: Vec<String>,
+        qualified: Option<Vec<String>>,
+    },
     Whole,
 }
 
@@ -251,6 +266,22 @@ pub struct ExprError {
     pub message: String,
 }
 
+/// Binds each of `names` of the object `v` as the variable `value.<name>`;
+/// false (nothing bound) when `v` is not an object or lacks one of them, so
+/// that the caller falls back to a map and CEL reports the missing key.
+fn bind_fields(ctx: &mut Context<'_, 'static>, v: &serde_json::Value, names: &[String], qualified: &[String]) -> bool {
+    let Some(o) = v.as_object() else { return false };
+    if !names.iter().all(|n| o.contains_key(n)) {
+        return false;
+    }
+    for (n, q) in names.iter().zip(qualified) {
+        if let Some(x) = o.get(n) {
+            ctx.add_variable_from_value(q.as_str(), json_to_cel(x));
+        }
+    }
+    true
+}
+
 /// What an expression sees besides the record, e.g. a window result's own fields.
 pub type Scope<'a> = &'a Record;
 
@@ -270,7 +301,12 @@ impl CelExpr {
             let val = match v.as_str() {
                 "value" => match (&self.value, &rec.raw_bytes) {
                     (_, Some(b)) => Cel::Bytes(Arc::new(b.to_vec())),
-                    (ValueUse::Fields(f), None) => json_fields_to_cel(&rec.value, f),
+                    (ValueUse::Fields { names, qualified: Some(q) }, None)
+                        if bind_fields(&mut ctx, &rec.value, names, q) =>
+                    {
+                        continue
+                    }
+                    (ValueUse::Fields { names, .. }, None) => json_fields_to_cel(&rec.value, names),
                     _ => json_to_cel(&rec.value),
                 },
                 "key" => json_to_cel(&rec.key),
@@ -337,7 +373,7 @@ mod tests {
         let e = env
             .compile("value.status == 200 && value.page.startsWith('/product')")
             .unwrap();
-        assert!(matches!(e.value, ValueUse::Fields(ref f) if f == &["page", "status"]));
+        assert!(matches!(e.value, ValueUse::Fields { ref names, qualified: Some(_) } if names == &["page", "status"]));
         let root = env.root();
         assert!(e
             .eval_bool(
@@ -361,7 +397,17 @@ mod tests {
             .compile("value.items.exists(i, i > 2) && math.greatest(1, 2) == 2")
             .unwrap();
         assert!(e.eval_bool(&root, &rec(json!({"items": [1, 3]}))).unwrap());
-        assert!(matches!(e.value, ValueUse::Fields(_)));
+        assert!(matches!(e.value, ValueUse::Fields { .. }));
+        let h = env.compile("has(value.a) && value.b > 1").unwrap();
+        assert!(matches!(h.value, ValueUse::Fields { qualified: None, .. }));
+        assert!(h.eval_bool(&root, &rec(json!({"a": 1, "b": 2}))).unwrap());
+        assert!(!h.eval_bool(&root, &rec(json!({"b": 2}))).unwrap());
+        let n = env.compile("value.user.id == 'u1' && size(value.tags) == 2").unwrap();
+        assert!(n.eval_bool(&root, &rec(json!({"user": {"id": "u1"}, "tags": [1, 2]}))).unwrap());
+        assert_eq!(
+            n.eval_bool(&root, &rec(json!({"tags": [1, 2]}))).unwrap_err().message,
+            "No such key: user"
+        );
     }
 
     #[test]

@@ -104,8 +104,16 @@ impl JsonPath {
     pub fn select_into(&self, src: &Value, dst: &mut Value) {
         if let Some(names) = &self.names {
             if let Some(found) = self.first(src) {
-                let steps: Vec<Step> = names.iter().cloned().map(Step::Name).collect();
-                insert_at(dst, &steps, found.clone());
+                match (names.as_slice(), dst.as_object_mut()) {
+                    // `$.field` into an object: the common case, no path walk.
+                    ([name], Some(o)) => {
+                        o.insert(name.clone(), found.clone());
+                    }
+                    _ => {
+                        let steps: Vec<Step> = names.iter().cloned().map(Step::Name).collect();
+                        insert_at(dst, &steps, found.clone());
+                    }
+                }
             }
             return;
         }

@@ -303,51 +303,61 @@ impl Chain {
         self.route(rec, input, res)
     }
 
-    fn route(&mut self, rec: Record, input: bool, res: &mut StepResult) -> Outcome {
-        let mut matched = false;
+    /// Evaluates every sink's `when` and `key` first (all or nothing: a
+    /// failing sink expression routes the record nowhere), then hands the
+    /// record to the matching sinks, cloning it only for all but the last.
+    fn route(&mut self, mut rec: Record, input: bool, res: &mut StepResult) -> Outcome {
+        let mut matches: Vec<(usize, Option<serde_json::Value>)> =
+            Vec::with_capacity(self.sinks.len());
         for (i, sink) in self.sinks.iter().enumerate() {
-            let routed = match &sink.when {
+            let decided = match &sink.when {
                 None => Ok(true),
                 Some(w) => w.eval_bool(&self.root, &rec),
-            };
-            let keyed = routed.and_then(|yes| {
-                if !yes {
-                    return Ok(None);
-                }
-                let mut out = rec.clone();
-                if let Some(k) = &sink.key {
+            }
+            .and_then(|yes| match (&sink.key, yes) {
+                (_, false) => Ok(None),
+                (None, true) => Ok(Some(None)),
+                (Some(k), true) => {
                     let v = k.eval(&self.root, &rec)?;
-                    out.key = cel_to_json(&v).map_err(|e| ExprError {
-                        expr: k.source().to_owned(),
-                        message: e.to_string(),
-                    })?;
+                    cel_to_json(&v)
+                        .map(|j| Some(Some(j)))
+                        .map_err(|e| ExprError {
+                            expr: k.source().to_owned(),
+                            message: e.to_string(),
+                        })
                 }
-                Ok(Some(out))
             });
-            match keyed {
-                Ok(Some(out)) => {
-                    matched = true;
-                    res.emits.push((i, out));
-                }
+            match decided {
+                Ok(Some(key)) => matches.push((i, key)),
                 Ok(None) => {}
                 Err(e) => {
                     res.errors.push(RecordError {
                         stage: StageRef::Sink(i),
                         message: e.to_string(),
-                        record: rec.clone(),
+                        record: rec,
                         input,
                     });
                     return Outcome::Error;
                 }
             }
         }
-        if matched {
-            Outcome::Out
-        } else {
+        let Some((last, last_key)) = matches.pop() else {
             if input {
                 res.filtered_by = Some(StageRef::Sinks);
             }
-            Outcome::Filtered
+            return Outcome::Filtered;
+        };
+        for (i, key) in matches {
+            let mut out = rec.clone();
+            if let Some(k) = key {
+                out.key = k;
+            }
+            res.emits.push((i, out));
         }
+        if let Some(k) = last_key {
+            rec.key = k;
+        }
+        res.emits.push((last, rec));
+        Outcome::Out
     }
 }

@@ -54,6 +54,9 @@ pub struct Plan {
     pub uses_dlq: bool,
     /// Delivery guarantee.
     pub delivery: Delivery,
+    /// Nothing reads the payload (no stages, no sink `when` or `key`): records
+    /// are forwarded as they are, never decoded.
+    pub raw_passthrough: bool,
     /// Compacted topic holding per-partition checkpoints.
     pub checkpoint_topic: String,
     /// The CEL environment the plan was compiled in.
@@ -325,6 +328,8 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         return Err(SpecErrors(errs));
     }
     let name = spec.name.clone();
+    let raw_passthrough =
+        stages.is_empty() && sinks.iter().all(|s| s.when.is_none() && s.key.is_none());
     Ok(Plan {
         group_id: spec
             .group_id
@@ -357,6 +362,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             .unwrap_or_else(|| format!("{name}.dlq")),
         uses_dlq,
         delivery: spec.delivery,
+        raw_passthrough,
         checkpoint_topic: format!("weir.{name}.checkpoint"),
         env: env.clone(),
         spec: spec.clone(),

@@ -32,6 +32,9 @@ pub struct Token {
 pub struct AckContext {
     /// Latency histogram of the pipeline.
     pub latency: prometheus::Histogram,
+    /// Wall clock (ms) as of the current producer poll: delivery callbacks
+    /// run inside `poll`, which sets it, so no clock is read per record.
+    pub clock: Arc<std::sync::atomic::AtomicI64>,
     /// Pipeline name for logs.
     pub pipeline: String,
 }
@@ -58,7 +61,8 @@ impl ProducerContext for AckContext {
             Ok(_) => {
                 p.ack(token.offset);
                 drop(p);
-                let age = (now_ms() - token.source_timestamp).max(0) as f64 / 1000.0;
+                let now = self.clock.load(std::sync::atomic::Ordering::Relaxed);
+                let age = (now - token.source_timestamp).max(0) as f64 / 1000.0;
                 self.latency.observe(age);
             }
             Err((e, _)) => {

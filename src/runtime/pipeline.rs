@@ -24,7 +24,7 @@ use crate::spec::daemon::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -100,7 +100,9 @@ pub struct Shared {
     metrics: Metrics,
     health: Arc<Health>,
     partitions: Mutex<HashMap<(Arc<str>, i32), PartitionTask>>,
-    producer: ThreadedProducer<AckContext>,
+    /// Outputs; polled by the processing task (delivery callbacks run there).
+    producer: BaseProducer<AckContext>,
+    clock: Arc<std::sync::atomic::AtomicI64>,
     checkpoints: FutureProducer,
     reader_config: ClientConfig,
     shutdown_timeout: Duration,
@@ -117,6 +119,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     pub(super) fn set_ready(&self, ready: bool) {
         self.health.set(&self.plan.name, ready);
+    }
+
+    fn tick_clock(&self) {
+        self.clock.store(
+            super::context::now_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Serves delivery callbacks that are due, without waiting.
+    fn poll_producer(&self) {
+        self.tick_clock();
+        self.producer.poll(Duration::ZERO);
     }
 
     /// Every broker is unreachable: not ready until one answers again.
@@ -196,6 +211,7 @@ impl Shared {
     /// synchronously, forget the partitions. Open windows are not emitted:
     /// the next owner replays them from the checkpoint.
     pub(super) fn on_revoke(&self, consumer: &BaseConsumer<WeirContext>, tpl: &TopicPartitionList) {
+        self.tick_clock();
         let _ = self.producer.flush(self.shutdown_timeout);
         let revoked: Vec<(Arc<str>, i32)> = {
             let parts = lock(&self.partitions);
@@ -354,9 +370,11 @@ pub async fn run_pipeline(
             source,
         })?;
 
-    let producer: ThreadedProducer<AckContext> = client::producer(&opts.kafka)
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(super::context::now_ms()));
+    let producer: BaseProducer<AckContext> = client::producer(&opts.kafka)
         .create_with_context(AckContext {
             latency: metrics.latency(&plan.name),
+            clock: Arc::clone(&clock),
             pipeline: name.clone(),
         })
         .map_err(kerr("create producer"))?;
@@ -369,6 +387,7 @@ pub async fn run_pipeline(
         health: Arc::clone(&health),
         partitions: Mutex::new(HashMap::new()),
         producer,
+        clock,
         checkpoints,
         reader_config: base.clone(),
         shutdown_timeout: opts.shutdown_timeout,
@@ -393,12 +412,19 @@ pub async fn run_pipeline(
 
     let mut tick = tokio::time::interval(opts.commit_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Serves acknowledgements while no record arrives.
+    let mut ack_tick = tokio::time::interval(Duration::from_millis(5));
+    ack_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut out = Vec::new();
+    let mut scratch = Vec::new();
+    let mut since_poll = 0u32;
     let result = loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break Ok(()),
+            _ = ack_tick.tick() => shared.poll_producer(),
             _ = tick.tick() => {
+                shared.poll_producer();
                 if let Some(m) = shared.delivery_failure() {
                     break Err(RuntimeError::Delivery { pipeline: name.clone(), message: m });
                 }
@@ -414,10 +440,15 @@ pub async fn run_pipeline(
                 match msg {
                     Ok(m) => {
                         shared.brokers_up();
-                        if let Err(e) = process(&shared, &m, &mut out) {
+                        if let Err(e) = process(&shared, &m, &mut scratch, &mut out) {
                             break Err(e);
                         }
-                        send_all(&shared, &mut out).await;
+                        send_all(&shared, &mut out);
+                        since_poll += 1;
+                        if since_poll >= 64 {
+                            since_poll = 0;
+                            shared.poll_producer();
+                        }
                         if finished(&shared, &opts) {
                             break Ok(());
                         }
@@ -429,9 +460,10 @@ pub async fn run_pipeline(
     };
     if opts.finish_at.is_some() && result.is_ok() {
         flush_windows(&shared, &mut out);
-        send_all(&shared, &mut out).await;
+        send_all(&shared, &mut out);
     }
     // Drain, checkpoint, commit; dropping the consumer then leaves the group.
+    shared.tick_clock();
     let _ = shared.producer.flush(opts.shutdown_timeout);
     let cps = shared.due_checkpoints(None, false);
     if shared.write_checkpoints(&cps).await {
@@ -481,10 +513,12 @@ fn finished(shared: &Shared, opts: &RunOptions) -> bool {
     })
 }
 
-/// Processes one message under the partitions lock; outputs go to `out`.
+/// Processes one message under the partitions lock; outputs go to `out`
+/// (`scratch` is an empty buffer reused between records).
 fn process(
     shared: &Shared,
     m: &BorrowedMessage<'_>,
+    scratch: &mut Vec<OutMsg>,
     out: &mut Vec<(OutMsg, Token)>,
 ) -> Result<(), RuntimeError> {
     let plan = &*shared.plan;
@@ -510,44 +544,61 @@ fn process(
         offset: m.offset(),
     };
     let wm_before = task.chain.watermark();
-    let mut msgs = Vec::new();
-    let counts = match plan.decoder.decode(
-        RawMessage {
-            key: m.key(),
-            payload: m.payload(),
-            timestamp: ts,
-        },
-        origin.clone(),
-    ) {
-        Ok(mut rec) => {
-            if let Some(h) = m.headers() {
-                rec.headers = h
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                    .collect();
-            }
-            let step = task.chain.process(rec);
-            let closed = step.closed;
-            let c = collect(plan, step, original, &mut msgs);
-            (c, closed)
+    let msgs = scratch;
+    let counts = if plan.raw_passthrough {
+        for sink in 0..plan.sinks.len() {
+            msgs.push(OutMsg {
+                sink: Some(sink),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                timestamp: ts,
+                headers: None,
+            });
         }
-        Err(e) => {
-            let mut rec =
-                crate::record::Record::new(serde_json::Value::Null, serde_json::Value::Null);
-            rec.origin = origin;
-            rec.timestamp = ts;
-            let mut c = StepCounts {
-                outcome: Some(Outcome::Error),
-                ..Default::default()
-            };
-            let err = RecordError {
-                stage: StageRef::Source,
-                message: e.to_string(),
-                record: rec,
-                input: true,
-            };
-            handle_error(plan, err, original, &mut msgs, &mut c);
-            (c, None)
+        let c = StepCounts {
+            outcome: Some(Outcome::Out),
+            ..Default::default()
+        };
+        (c, None)
+    } else {
+        match plan.decoder.decode(
+            RawMessage {
+                key: m.key(),
+                payload: m.payload(),
+                timestamp: ts,
+            },
+            origin.clone(),
+        ) {
+            Ok(mut rec) => {
+                if let Some(h) = m.headers() {
+                    rec.headers = h
+                        .iter()
+                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                        .collect();
+                }
+                let step = task.chain.process(rec);
+                let closed = step.closed;
+                let c = collect(plan, step, original, msgs);
+                (c, closed)
+            }
+            Err(e) => {
+                let mut rec =
+                    crate::record::Record::new(serde_json::Value::Null, serde_json::Value::Null);
+                rec.origin = origin;
+                rec.timestamp = ts;
+                let mut c = StepCounts {
+                    outcome: Some(Outcome::Error),
+                    ..Default::default()
+                };
+                let err = RecordError {
+                    stage: StageRef::Source,
+                    message: e.to_string(),
+                    record: rec,
+                    input: true,
+                };
+                handle_error(plan, err, original, msgs, &mut c);
+                (c, None)
+            }
         }
     };
     let (counts, closed) = counts;
@@ -561,14 +612,14 @@ fn process(
     );
     let progress = Arc::clone(&task.progress);
     drop(parts);
-    account(shared, &counts, &msgs);
+    account(shared, &counts, msgs);
     if let Some(f) = counts.fail {
         return Err(RuntimeError::RecordFailed {
             pipeline: plan.name.clone(),
             message: f,
         });
     }
-    out.extend(msgs.into_iter().map(|msg| {
+    out.extend(msgs.drain(..).map(|msg| {
         let token = Token {
             progress: Arc::clone(&progress),
             offset: m.offset(),
@@ -609,7 +660,7 @@ fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
             },
             &msgs,
         );
-        out.extend(msgs.into_iter().map(|msg| {
+        out.extend(msgs.drain(..).map(|msg| {
             (
                 msg,
                 Token {
@@ -647,8 +698,9 @@ fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
     }
 }
 
-/// Enqueues every message; waits (yielding) while librdkafka's queue is full.
-async fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
+/// Enqueues every message; while librdkafka's queue is full, serves
+/// delivery callbacks until there is room (backpressure).
+fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
     let plan = &*shared.plan;
     for (msg, token) in out.drain(..) {
         let topic = match msg.sink {
@@ -661,7 +713,7 @@ async fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
         if let Some(k) = &msg.key {
             rec = rec.key(k);
         }
-        if let Some(h) = msg.headers.clone() {
+        if let Some(h) = msg.headers {
             rec = rec.headers(h);
         }
         loop {
@@ -669,7 +721,8 @@ async fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     rec = r;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    shared.tick_clock();
+                    shared.producer.poll(Duration::from_millis(10));
                 }
                 Err((e, r)) => {
                     tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
