@@ -105,7 +105,8 @@ impl CelEnv {
         } else {
             let names: Vec<String> = uses.value_fields.into_iter().collect();
             ValueUse::Fields {
-                qualified: (!uses.value_needs_map).then(|| names.iter().map(|f| format!("value.{f}")).collect()),
+                qualified: (!uses.value_needs_map)
+                    .then(|| names.iter().map(|f| format!("value.{f}")).collect()),
                 names,
             }
         };
@@ -269,7 +270,12 @@ pub struct ExprError {
 /// Binds each of `names` of the object `v` as the variable `value.<name>`;
 /// false (nothing bound) when `v` is not an object or lacks one of them, so
 /// that the caller falls back to a map and CEL reports the missing key.
-fn bind_fields(ctx: &mut Context<'_, 'static>, v: &serde_json::Value, names: &[String], qualified: &[String]) -> bool {
+fn bind_fields(
+    ctx: &mut Context<'_, 'static>,
+    v: &serde_json::Value,
+    names: &[String],
+    qualified: &[String],
+) -> bool {
     let Some(o) = v.as_object() else { return false };
     if !names.iter().all(|n| o.contains_key(n)) {
         return false;
@@ -301,11 +307,13 @@ impl CelExpr {
             let val = match v.as_str() {
                 "value" => match (&self.value, &rec.raw_bytes) {
                     (_, Some(b)) => Cel::Bytes(Arc::new(b.to_vec())),
-                    (ValueUse::Fields { names, qualified: Some(q) }, None)
-                        if bind_fields(&mut ctx, &rec.value, names, q) =>
-                    {
-                        continue
-                    }
+                    (
+                        ValueUse::Fields {
+                            names,
+                            qualified: Some(q),
+                        },
+                        None,
+                    ) if bind_fields(&mut ctx, &rec.value, names, q) => continue,
                     (ValueUse::Fields { names, .. }, None) => json_fields_to_cel(&rec.value, names),
                     _ => json_to_cel(&rec.value),
                 },
@@ -373,7 +381,9 @@ mod tests {
         let e = env
             .compile("value.status == 200 && value.page.startsWith('/product')")
             .unwrap();
-        assert!(matches!(e.value, ValueUse::Fields { ref names, qualified: Some(_) } if names == &["page", "status"]));
+        assert!(
+            matches!(e.value, ValueUse::Fields { ref names, qualified: Some(_) } if names == &["page", "status"])
+        );
         let root = env.root();
         assert!(e
             .eval_bool(
@@ -399,13 +409,25 @@ mod tests {
         assert!(e.eval_bool(&root, &rec(json!({"items": [1, 3]}))).unwrap());
         assert!(matches!(e.value, ValueUse::Fields { .. }));
         let h = env.compile("has(value.a) && value.b > 1").unwrap();
-        assert!(matches!(h.value, ValueUse::Fields { qualified: None, .. }));
+        assert!(matches!(
+            h.value,
+            ValueUse::Fields {
+                qualified: None,
+                ..
+            }
+        ));
         assert!(h.eval_bool(&root, &rec(json!({"a": 1, "b": 2}))).unwrap());
         assert!(!h.eval_bool(&root, &rec(json!({"b": 2}))).unwrap());
-        let n = env.compile("value.user.id == 'u1' && size(value.tags) == 2").unwrap();
-        assert!(n.eval_bool(&root, &rec(json!({"user": {"id": "u1"}, "tags": [1, 2]}))).unwrap());
+        let n = env
+            .compile("value.user.id == 'u1' && size(value.tags) == 2")
+            .unwrap();
+        assert!(n
+            .eval_bool(&root, &rec(json!({"user": {"id": "u1"}, "tags": [1, 2]})))
+            .unwrap());
         assert_eq!(
-            n.eval_bool(&root, &rec(json!({"tags": [1, 2]}))).unwrap_err().message,
+            n.eval_bool(&root, &rec(json!({"tags": [1, 2]})))
+                .unwrap_err()
+                .message,
             "No such key: user"
         );
     }

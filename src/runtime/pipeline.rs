@@ -21,6 +21,7 @@ use crate::operator::{Chain, StageRef};
 use crate::plan::Plan;
 use crate::record::Origin;
 use crate::spec::daemon::KafkaConfig;
+use futures::FutureExt as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -437,23 +438,39 @@ pub async fn run_pipeline(
                 }
             }
             msg = consumer.recv() => {
-                match msg {
-                    Ok(m) => {
-                        shared.brokers_up();
-                        if let Err(e) = process(&shared, &m, &mut scratch, &mut out) {
-                            break Err(e);
+                // Drain what librdkafka already holds before going back to
+                // `select!`: one pass over the timers per batch, not per record.
+                let mut next = Some(msg);
+                let mut stop = None;
+                let mut batch = 0;
+                while let Some(msg) = next.take() {
+                    match msg {
+                        Ok(m) => {
+                            shared.brokers_up();
+                            if let Err(e) = process(&shared, &m, &mut scratch, &mut out) {
+                                stop = Some(Err(e));
+                                break;
+                            }
+                            send_all(&shared, &mut out);
+                            since_poll += 1;
+                            if since_poll >= 64 {
+                                since_poll = 0;
+                                shared.poll_producer();
+                            }
+                            if finished(&shared, &opts) {
+                                stop = Some(Ok(()));
+                                break;
+                            }
                         }
-                        send_all(&shared, &mut out);
-                        since_poll += 1;
-                        if since_poll >= 64 {
-                            since_poll = 0;
-                            shared.poll_producer();
-                        }
-                        if finished(&shared, &opts) {
-                            break Ok(());
-                        }
+                        Err(e) => tracing::warn!(pipeline = %name, error = %e, "consume error"),
                     }
-                    Err(e) => tracing::warn!(pipeline = %name, error = %e, "consume error"),
+                    batch += 1;
+                    if batch < 512 {
+                        next = consumer.recv().now_or_never();
+                    }
+                }
+                if let Some(r) = stop {
+                    break r;
                 }
             }
         }

@@ -68,7 +68,11 @@ impl Progress {
 
     /// One delivery of the unit at `offset` was acknowledged.
     pub fn ack(&mut self, offset: i64) {
-        let i = self.units.partition_point(|u| u.offset < offset);
+        // Acknowledgements mostly arrive in order: try the front first.
+        let i = match self.units.front() {
+            Some(u) if u.offset == offset => 0,
+            _ => self.units.partition_point(|u| u.offset < offset),
+        };
         if let Some(u) = self.units.get_mut(i).filter(|u| u.offset == offset) {
             u.pending = u.pending.saturating_sub(1);
         }
