@@ -347,6 +347,22 @@ impl CelExpr {
         })
     }
 
+    /// Evaluates to a JSON value (for keys and `set` fields).
+    ///
+    /// # Errors
+    /// [`ExprError`] when evaluation fails or the result has no JSON form.
+    pub fn eval_json(
+        &self,
+        root: &Context<'static, 'static>,
+        rec: &Record,
+    ) -> Result<serde_json::Value, ExprError> {
+        let v = self.eval(root, rec)?;
+        super::convert::cel_to_json(&v).map_err(|e| ExprError {
+            expr: self.source.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// Evaluates a predicate.
     ///
     /// # Errors

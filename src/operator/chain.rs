@@ -9,8 +9,7 @@ use super::key_by::KeyBy;
 use super::transform::Transform;
 use super::window::watermark::Watermark;
 use super::window::{AddOutcome, FirstSeen, WindowDef, WindowOperator};
-use crate::expr::convert::cel_to_json;
-use crate::expr::{CelEnv, CelExpr, ExprError};
+use crate::expr::{CelEnv, CelExpr};
 use crate::record::Record;
 use cel::Context;
 use std::sync::Arc;
@@ -317,15 +316,7 @@ impl Chain {
             .and_then(|yes| match (&sink.key, yes) {
                 (_, false) => Ok(None),
                 (None, true) => Ok(Some(None)),
-                (Some(k), true) => {
-                    let v = k.eval(&self.root, &rec)?;
-                    cel_to_json(&v)
-                        .map(|j| Some(Some(j)))
-                        .map_err(|e| ExprError {
-                            expr: k.source().to_owned(),
-                            message: e.to_string(),
-                        })
-                }
+                (Some(k), true) => k.eval_json(&self.root, &rec).map(|j| Some(Some(j))),
             });
             match decided {
                 Ok(Some(key)) => matches.push((i, key)),

@@ -1,6 +1,5 @@
 //! `key_by`: replace the record key with the value of a CEL expression.
 
-use crate::expr::convert::cel_to_json;
 use crate::expr::{CelExpr, ExprError};
 use crate::record::Record;
 use cel::Context;
@@ -22,11 +21,7 @@ impl KeyBy {
         root: &Context<'static, 'static>,
         rec: &mut Record,
     ) -> Result<(), ExprError> {
-        let v = self.key.eval(root, rec)?;
-        rec.key = cel_to_json(&v).map_err(|e| ExprError {
-            expr: self.key.source().to_owned(),
-            message: e.to_string(),
-        })?;
+        rec.key = self.key.eval_json(root, rec)?;
         Ok(())
     }
 }

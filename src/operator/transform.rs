@@ -1,7 +1,6 @@
 //! `transform`: reshape the payload with select, rename, set and drop, in
 //! that order (DESIGN.md §2).
 
-use crate::expr::convert::cel_to_json;
 use crate::expr::{CelExpr, ExprError, JsonPath};
 use crate::record::Record;
 use cel::Context;
@@ -52,11 +51,7 @@ impl Transform {
             }
         }
         for (field, expr) in &self.set {
-            let v = expr.eval(root, rec)?;
-            let j = cel_to_json(&v).map_err(|e| ExprError {
-                expr: expr.source().to_owned(),
-                message: e.to_string(),
-            })?;
+            let j = expr.eval_json(root, rec)?;
             if let Some(o) = rec.value.as_object_mut() {
                 o.insert(field.clone(), j);
             }
