@@ -129,10 +129,18 @@ impl Shared {
         );
     }
 
-    /// Serves delivery callbacks that are due, without waiting.
+    /// Serves every delivery report that is due, without waiting. One
+    /// `poll(0)` serves a single event (one batch of reports), so poll until
+    /// a poll acknowledges nothing more.
     fn poll_producer(&self) {
         self.tick_clock();
-        self.producer.poll(Duration::ZERO);
+        loop {
+            let before = self.producer.in_flight_count();
+            self.producer.poll(Duration::ZERO);
+            if self.producer.in_flight_count() == before {
+                break;
+            }
+        }
     }
 
     /// Every broker is unreachable: not ready until one answers again.
