@@ -376,3 +376,129 @@ async fn broker_outage_reports_not_ready_and_resumes_without_loss() {
     got.dedup();
     assert_eq!(got, expected, "nothing lost (identical repeats allowed)");
 }
+
+const STRICT: &str = "name: strict
+source: {topics: [orders]}
+stages:
+  - transform:
+      set: {cents: int(value.price * 100.0)}
+sinks: [{topic: priced}]
+errors: {policy: dlq, dlq_topic: orders.dlq}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_go_to_the_dlq_with_original_bytes_and_coordinates() {
+    let plan = plan(STRICT);
+    let b = cluster(&plan, 1);
+    produce(
+        &b,
+        "orders",
+        &[
+            (0, Some("a".into()), r#"{"price": 1.5}"#.into()),
+            (0, Some("b".into()), "{not json".into()),
+            (0, Some("c".into()), r#"{"price": "cheap"}"#.into()),
+            (0, Some("d".into()), r#"{"price": 2.25}"#.into()),
+        ],
+    );
+    let (_tx, rx) = shutdown_channel();
+    let s = run_pipeline(
+        Arc::clone(&plan),
+        options(&b, Some(ends(&b, "orders", 1))),
+        Metrics::new(),
+        Arc::new(Health::default()),
+        rx,
+    )
+    .await
+    .expect("bad records do not stop the pipeline");
+    assert_eq!((s.records_in, s.records_out, s.errors, s.dlq), (4, 2, 2, 2));
+    let priced: Vec<Value> = read(&b, "priced", 2, Duration::from_secs(10))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        priced,
+        vec![
+            json!({"price": 1.5, "cents": 150}),
+            json!({"price": 2.25, "cents": 225})
+        ]
+    );
+
+    let dlq = read_full(&b, "orders.dlq", 2, Duration::from_secs(10));
+    assert_eq!(dlq.len(), 2);
+    assert_eq!(
+        (dlq[0].key.as_deref(), dlq[0].payload.as_slice()),
+        (Some("b"), b"{not json".as_slice())
+    );
+    assert_eq!(
+        (dlq[1].key.as_deref(), dlq[1].payload.as_slice()),
+        (Some("c"), br#"{"price": "cheap"}"#.as_slice())
+    );
+    let header = |i: usize, k: &str| {
+        dlq[i]
+            .headers
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(0, "weir.stage"), "source");
+    assert!(
+        header(0, "weir.error").starts_with("payload is not valid JSON: key must be a string"),
+        "{}",
+        header(0, "weir.error")
+    );
+    assert_eq!(header(1, "weir.stage"), "0:transform");
+    assert!(
+        header(1, "weir.error").starts_with("`int(value.price * 100.0)`:"),
+        "{}",
+        header(1, "weir.error")
+    );
+    for (i, offset) in [(0, "1"), (1, "2")] {
+        assert_eq!(header(i, "weir.source.topic"), "orders");
+        assert_eq!(header(i, "weir.source.partition"), "0");
+        assert_eq!(header(i, "weir.source.offset"), offset);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_fail_stops_the_pipeline_naming_the_record() {
+    let plan = plan(&STRICT.replace("{policy: dlq, dlq_topic: orders.dlq}", "{policy: fail}"));
+    let b = cluster(&plan, 1);
+    produce(
+        &b,
+        "orders",
+        &[
+            (0, None, r#"{"price": 1.5}"#.into()),
+            (0, None, r#"{"price": "x"}"#.into()),
+        ],
+    );
+    let (_tx, rx) = shutdown_channel();
+    let err = run_pipeline(
+        Arc::clone(&plan),
+        options(&b, Some(ends(&b, "orders", 1))),
+        Metrics::new(),
+        Arc::new(Health::default()),
+        rx,
+    )
+    .await
+    .expect_err("policy fail stops the pipeline");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("pipeline `strict` stopped (errors.policy: fail): record orders/0@1 failed in stage 0:transform: `int(value.price * 100.0)`:"),
+        "{text}"
+    );
+    // The offset stays at the bad record: a restart stops on it again and
+    // does not repeat the good record before it.
+    let (_tx2, rx2) = shutdown_channel();
+    let again = run_pipeline(
+        Arc::clone(&plan),
+        options(&b, Some(ends(&b, "orders", 1))),
+        Metrics::new(),
+        Arc::new(Health::default()),
+        rx2,
+    )
+    .await
+    .expect_err("the restart meets the bad record again");
+    assert_eq!(again.to_string(), text);
+    assert_eq!(count(&b, "priced"), 1);
+}

@@ -627,6 +627,25 @@ fn process(
         }
     };
     let (counts, closed) = counts;
+    if let Some(f) = counts.fail {
+        // `policy: fail`: stop before this record counts as handled, so the
+        // commit stays at it and a restart meets it again.
+        drop(parts);
+        msgs.clear();
+        account(
+            shared,
+            &StepCounts {
+                outcome: counts.outcome,
+                stage: counts.stage,
+                ..Default::default()
+            },
+            &[],
+        );
+        return Err(RuntimeError::RecordFailed {
+            pipeline: plan.name.clone(),
+            message: f,
+        });
+    }
     task.next_offset = m.offset() + 1;
     lock(&task.progress).record(
         m.offset(),
@@ -638,12 +657,6 @@ fn process(
     let progress = Arc::clone(&task.progress);
     drop(parts);
     account(shared, &counts, msgs);
-    if let Some(f) = counts.fail {
-        return Err(RuntimeError::RecordFailed {
-            pipeline: plan.name.clone(),
-            message: f,
-        });
-    }
     out.extend(msgs.drain(..).map(|msg| {
         let token = Token {
             progress: Arc::clone(&progress),

@@ -140,3 +140,51 @@ pub fn count(b: &Embedded, topic: &str) -> i64 {
         .expect("watermarks")
         .1
 }
+
+/// A record read back with its headers.
+pub struct Full {
+    /// Key text.
+    pub key: Option<String>,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+    /// Headers as text.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads `n` records of partition 0 of `topic` with payload bytes and headers.
+pub fn read_full(b: &Embedded, topic: &str, n: usize, timeout: Duration) -> Vec<Full> {
+    use rdkafka::message::Headers;
+    let c: BaseConsumer = config(b)
+        .set("group.id", "test-reader")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_owned(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Full {
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+    out
+}
