@@ -59,16 +59,9 @@ async fn flights_sample_gives_exact_hourly_windows() {
     let b = cluster(&plan, 1);
     let input: Vec<_> = SAMPLE.lines().map(|l| (0, None, l.to_owned())).collect();
     produce(&b, "flights", &input);
-    let (_tx, rx) = shutdown_channel();
-    let summary = run_pipeline(
-        Arc::clone(&plan),
-        options(&b, Some(ends(&b, "flights", 1))),
-        Metrics::new(),
-        Arc::new(Health::default()),
-        rx,
-    )
-    .await
-    .expect("pipeline runs");
+    let summary = run_to_end(&plan, &b, "flights", 1)
+        .await
+        .expect("pipeline runs");
 
     let expected = expected_flight_windows();
     let got = read(
@@ -285,16 +278,9 @@ async fn restart_mid_stream_resumes_from_checkpoint_without_partial_windows() {
 
     // Second run: the rest, to the end, windows flushed.
     produce(&b, "clicks", &as_input(&events[1_000..]));
-    let (_tx2, rx2) = shutdown_channel();
-    let second = run_pipeline(
-        Arc::clone(&plan),
-        options(&b, Some(ends(&b, "clicks", 1))),
-        Metrics::new(),
-        Arc::new(Health::default()),
-        rx2,
-    )
-    .await
-    .expect("second run");
+    let second = run_to_end(&plan, &b, "clicks", 1)
+        .await
+        .expect("second run");
     assert!(
         second.records_in < 2_000,
         "resumed from the checkpoint, not from the start: read {}",
@@ -400,16 +386,9 @@ async fn bad_records_go_to_the_dlq_with_original_bytes_and_coordinates() {
             (0, Some("d".into()), r#"{"price": 2.25}"#.into()),
         ],
     );
-    let (_tx, rx) = shutdown_channel();
-    let s = run_pipeline(
-        Arc::clone(&plan),
-        options(&b, Some(ends(&b, "orders", 1))),
-        Metrics::new(),
-        Arc::new(Health::default()),
-        rx,
-    )
-    .await
-    .expect("bad records do not stop the pipeline");
+    let s = run_to_end(&plan, &b, "orders", 1)
+        .await
+        .expect("bad records do not stop the pipeline");
     assert_eq!((s.records_in, s.records_out, s.errors, s.dlq), (4, 2, 2, 2));
     let priced: Vec<Value> = read(&b, "priced", 2, Duration::from_secs(10))
         .into_iter()
@@ -472,16 +451,9 @@ async fn policy_fail_stops_the_pipeline_naming_the_record() {
             (0, None, r#"{"price": "x"}"#.into()),
         ],
     );
-    let (_tx, rx) = shutdown_channel();
-    let err = run_pipeline(
-        Arc::clone(&plan),
-        options(&b, Some(ends(&b, "orders", 1))),
-        Metrics::new(),
-        Arc::new(Health::default()),
-        rx,
-    )
-    .await
-    .expect_err("policy fail stops the pipeline");
+    let err = run_to_end(&plan, &b, "orders", 1)
+        .await
+        .expect_err("policy fail stops the pipeline");
     let text = err.to_string();
     assert!(
         text.starts_with("pipeline `strict` stopped (errors.policy: fail): record orders/0@1 failed in stage 0:transform: `int(value.price * 100.0)`:"),
@@ -489,16 +461,9 @@ async fn policy_fail_stops_the_pipeline_naming_the_record() {
     );
     // The offset stays at the bad record: a restart stops on it again and
     // does not repeat the good record before it.
-    let (_tx2, rx2) = shutdown_channel();
-    let again = run_pipeline(
-        Arc::clone(&plan),
-        options(&b, Some(ends(&b, "orders", 1))),
-        Metrics::new(),
-        Arc::new(Health::default()),
-        rx2,
-    )
-    .await
-    .expect_err("the restart meets the bad record again");
+    let again = run_to_end(&plan, &b, "orders", 1)
+        .await
+        .expect_err("the restart meets the bad record again");
     assert_eq!(again.to_string(), text);
     assert_eq!(count(&b, "priced"), 1);
 }

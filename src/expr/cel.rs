@@ -288,9 +288,6 @@ fn bind_fields(
     true
 }
 
-/// What an expression sees besides the record, e.g. a window result's own fields.
-pub type Scope<'a> = &'a Record;
-
 impl CelExpr {
     /// The source text.
     pub fn source(&self) -> &str {

@@ -5,5 +5,5 @@ pub mod cel;
 pub mod convert;
 pub mod path;
 
-pub use self::cel::{CelEnv, CelExpr, ExprError, Scope};
+pub use self::cel::{CelEnv, CelExpr, ExprError};
 pub use self::path::JsonPath;

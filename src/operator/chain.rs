@@ -138,8 +138,6 @@ pub struct StepResult {
     pub errors: Vec<RecordError>,
     /// Oldest first-seen marker of the windows closed by this record.
     pub closed: Option<FirstSeen>,
-    /// Window results emitted.
-    pub windows_closed: usize,
     /// The stage that filtered the input record ([`StageRef::Sinks`] when no sink matched).
     pub filtered_by: Option<StageRef>,
 }
@@ -192,11 +190,6 @@ impl Chain {
         self.watermark.current()
     }
 
-    /// Whether any stage keeps window state.
-    pub fn has_windows(&self) -> bool {
-        self.windows.iter().any(Option::is_some)
-    }
-
     /// Open windows over all window stages.
     pub fn open_windows(&self) -> usize {
         self.windows
@@ -244,7 +237,6 @@ impl Chain {
             if let Some(first) = op.close(wm, &mut out) {
                 res.closed = Some(res.closed.map_or(first, |c| c.min(first)));
             }
-            res.windows_closed += out.len();
             for r in out {
                 self.run_from(i + 1, r, wm, false, res);
             }

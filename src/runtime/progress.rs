@@ -89,11 +89,6 @@ impl Progress {
         self.failure.as_deref()
     }
 
-    /// Deliveries not yet acknowledged.
-    pub fn in_flight(&self) -> u64 {
-        self.units.iter().map(|u| u.pending as u64).sum()
-    }
-
     fn release(&mut self) {
         while let Some(u) = self.units.front() {
             if u.pending > 0 {

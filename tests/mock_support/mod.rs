@@ -13,9 +13,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::expr::CelEnv;
+use weir::http::Health;
 use weir::kafka::embedded::Embedded;
+use weir::metrics::Metrics;
 use weir::plan::Plan;
-use weir::runtime::RunOptions;
+use weir::runtime::daemon::shutdown_channel;
+use weir::runtime::{run_pipeline, RunOptions, RuntimeError, Summary};
 use weir::spec::daemon::KafkaConfig;
 use weir::spec::{parse_text, PipelineSpec};
 
@@ -112,25 +115,35 @@ pub fn read(
     n: usize,
     timeout: Duration,
 ) -> Vec<(Option<String>, Value)> {
-    let c: BaseConsumer = config(b)
-        .set("group.id", "test-reader")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let deadline = Instant::now() + timeout;
-    let mut out = Vec::new();
-    while out.len() < n && Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-            let value =
-                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null);
-            out.push((key, value));
-        }
-    }
-    out
+    read_full(b, topic, n, timeout)
+        .into_iter()
+        .map(|r| {
+            (
+                r.key,
+                serde_json::from_slice(&r.payload).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// Runs `plan` on `b` until `topic` (`partitions` partitions) is drained and
+/// its windows are flushed, as `weir dev` does.
+pub async fn run_to_end(
+    plan: &Arc<Plan>,
+    b: &Embedded,
+    topic: &str,
+    partitions: i32,
+) -> Result<Summary, RuntimeError> {
+    let (_tx, rx) = shutdown_channel();
+    let opts = options(b, Some(ends(b, topic, partitions)));
+    run_pipeline(
+        Arc::clone(plan),
+        opts,
+        Metrics::new(),
+        Arc::new(Health::default()),
+        rx,
+    )
+    .await
 }
 
 /// Number of records in partition 0 of `topic`.
