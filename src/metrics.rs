@@ -44,6 +44,17 @@ pub struct Metrics {
     pub rebalances: IntCounterVec,
     /// Per-partition watermark, ms since epoch.
     pub watermark_ms: IntGaugeVec,
+    /// `weir_watermark_lag_seconds{pipeline,topic,partition}`: wall clock minus watermark.
+    pub watermark_lag: prometheus::GaugeVec,
+    /// `weir_state_entries{pipeline}`: open windows held in state.
+    pub state_entries: IntGaugeVec,
+    /// `weir_state_bytes{pipeline}`: estimated bytes of window state.
+    pub state_bytes: IntGaugeVec,
+    /// `weir_changelog_restore_seconds{pipeline}`: duration of the last
+    /// restore from the changelog at assignment.
+    pub restore_seconds: prometheus::GaugeVec,
+    /// `weir_changelog_records_total{pipeline}`: changelog records written.
+    pub changelog_records: IntCounterVec,
     /// 1, labelled with the version.
     pub build_info: IntGauge,
 }
@@ -57,6 +68,14 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn fgauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::GaugeVec {
+    let g =
+        prometheus::GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
     r.register(Box::new(g.clone()))
         .expect("metric registered once");
     g
@@ -152,6 +171,26 @@ impl Metrics {
                 "Rebalance events",
                 &["pipeline", "kind"],
             ),
+            watermark_lag: fgauge(
+                &r,
+                "weir_watermark_lag_seconds",
+                "Wall clock minus partition watermark, seconds",
+                &["pipeline", "topic", "partition"],
+            ),
+            state_entries: gauge(&r, "weir_state_entries", "Open windows held in state", p),
+            state_bytes: gauge(&r, "weir_state_bytes", "Estimated bytes of window state", p),
+            restore_seconds: fgauge(
+                &r,
+                "weir_changelog_restore_seconds",
+                "Duration of the last state restore from the changelog, seconds",
+                p,
+            ),
+            changelog_records: counter(
+                &r,
+                "weir_changelog_records_total",
+                "Changelog records written",
+                p,
+            ),
             watermark_ms: gauge(
                 &r,
                 "weir_watermark_ms",
@@ -169,6 +208,10 @@ impl Metrics {
     pub fn register_pipeline(&self, plan: &Plan) -> PipelineCounters {
         let n = plan.name.as_str();
         self.windows_open.with_label_values(&[n]);
+        self.state_entries.with_label_values(&[n]);
+        self.state_bytes.with_label_values(&[n]);
+        self.restore_seconds.with_label_values(&[n]);
+        self.changelog_records.with_label_values(&[n]);
         self.commits.with_label_values(&[n]);
         self.end_to_end_latency.with_label_values(&[n]);
         for kind in ["assign", "revoke"] {

@@ -96,6 +96,10 @@ async fn dev(
         outputs.extend(p.output_topics());
     }
     sources.extend(inputs.iter().map(|(t, _)| t.clone()));
+    for p in &plans {
+        sources.extend(p.changelog_topics());
+        sources.extend(p.repartition_topic().map(str::to_owned));
+    }
     for t in &sources {
         broker.create_topic(t, args.partitions)?;
     }

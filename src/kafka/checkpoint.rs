@@ -1,30 +1,46 @@
 //! Per-partition checkpoints in the compacted topic `weir.<pipeline>.checkpoint`
 //! (DESIGN.md §3).
 //!
-//! A checkpoint says: every record of the source partition before `offset`
-//! is fully handled, the partition's watermark just before `offset` was
-//! `watermark`, and every window closing at or before `emitted_through` was
-//! emitted and acknowledged. Resuming there with that watermark repeats the
-//! first run's decisions, and skipping windows already emitted keeps a
-//! replay from emitting partial results. It is a record, not offset-commit
-//! metadata, because Tansu drops commit metadata.
+//! A checkpoint says: every record of the input partition before `offset`
+//! is fully handled and everything it caused is acknowledged; the
+//! partition's watermark then was `watermark`; and the window state as of
+//! `offset` is in the changelog, in writes numbered up to `seq`. It is
+//! written only after those changelog writes are acknowledged, so it is
+//! what confirms them. Resuming at `offset` with that watermark and that
+//! state repeats nothing and loses nothing. It is a record, not
+//! offset-commit metadata, because Tansu drops commit metadata.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// One partition's checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Next source offset to process.
+    /// Next input offset to process.
     pub offset: i64,
     /// Watermark (ms) just before `offset`; `i64::MIN` when none yet.
     pub watermark: i64,
-    /// Windows closing at or before this watermark (ms) were emitted and acknowledged.
-    pub emitted_through: i64,
+    /// The last changelog write the state at `offset` consists of.
+    #[serde(default)]
+    pub seq: u64,
+    /// After a repartition: per upstream partition (`topic/partition`), the
+    /// latest watermark marker and the highest upstream offset seen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstream: BTreeMap<String, Upstream>,
+}
+
+/// What a repartition topic's partition has seen of one upstream partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    /// Latest watermark marker, ms.
+    pub watermark: i64,
+    /// Highest upstream source offset of a record seen; records at or below
+    /// it are repeats from an upstream replay and are dropped.
+    pub offset: i64,
 }
 
 /// The record key of a source partition's checkpoint: `topic/partition`.

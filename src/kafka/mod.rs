@@ -3,6 +3,7 @@
 //! checkpoints, and the embedded mock cluster for `weir dev` and tests.
 
 pub mod admin;
+pub mod changelog;
 pub mod checkpoint;
 pub mod client;
 pub mod embedded;

@@ -8,7 +8,7 @@ use super::filter::Filter;
 use super::key_by::KeyBy;
 use super::transform::Transform;
 use super::window::watermark::Watermark;
-use super::window::{AddOutcome, FirstSeen, WindowDef, WindowOperator};
+use super::window::{AddOutcome, StateChange, WindowDef, WindowEntry, WindowOperator};
 use crate::expr::{CelEnv, CelExpr};
 use crate::record::Record;
 use cel::Context;
@@ -136,19 +136,29 @@ pub struct StepResult {
     pub late: Option<(StageRef, Record, bool)>,
     /// Record errors.
     pub errors: Vec<RecordError>,
-    /// Oldest first-seen marker of the windows closed by this record.
-    pub closed: Option<FirstSeen>,
+    /// Records for the repartition topic (the chain is the upstream segment
+    /// of a repartitioned pipeline), keyed by their new key.
+    pub repartition: Vec<Record>,
     /// The stage that filtered the input record ([`StageRef::Sinks`] when no sink matched).
     pub filtered_by: Option<StageRef>,
 }
 
-/// The stages and sinks of one pipeline, instantiated for one partition.
+/// The stages and sinks of one pipeline (or of one segment of it, when a
+/// repartition topic splits it), instantiated for one input partition.
 pub struct Chain {
     stages: Arc<Vec<Stage>>,
     windows: Vec<Option<WindowOperator>>,
     sinks: Arc<Vec<Sink>>,
     root: Context<'static, 'static>,
     watermark: Watermark,
+    /// First stage this chain runs.
+    from: usize,
+    /// Stage index where the segment ends in the repartition topic; `None`
+    /// when it ends in the sinks.
+    until: Option<usize>,
+    /// The watermark is set from outside ([`Chain::advance_watermark`]:
+    /// repartition markers), not from the records' event times.
+    external_watermark: bool,
 }
 
 impl Chain {
@@ -172,17 +182,70 @@ impl Chain {
             sinks,
             root: env.root(),
             watermark: Watermark::new(max_out_of_orderness),
+            from: 0,
+            until: None,
+            external_watermark: false,
         }
     }
 
-    /// Resumes from a checkpoint: the watermark as it stood before the
-    /// resume offset, and the watermark through which window results were
-    /// emitted and acknowledged.
-    pub fn restore(&mut self, max_out_of_orderness: i64, watermark: i64, emitted_through: i64) {
+    /// Limits the chain to a segment: it runs stages `from..` and, with
+    /// `until = Some(i)`, stops before stage `i`, handing records to the
+    /// repartition topic instead of the sinks. A segment starting after a
+    /// repartition (`from > 0`) takes its watermark from
+    /// [`Chain::advance_watermark`] only.
+    pub fn segment(mut self, from: usize, until: Option<usize>) -> Self {
+        self.from = from;
+        self.until = until;
+        self.external_watermark = from > 0;
+        self
+    }
+
+    /// Resumes from a checkpoint: the watermark (ms) the restored state
+    /// reflects.
+    pub fn restore_watermark(&mut self, max_out_of_orderness: i64, watermark: i64) {
         self.watermark = Watermark::restored(max_out_of_orderness, watermark);
-        for w in self.windows.iter_mut().flatten() {
-            w.set_emitted_through(emitted_through);
+    }
+
+    /// Puts back one window of the window stage at `stage` from the changelog.
+    pub fn restore_window(&mut self, stage: usize, entry: WindowEntry) {
+        if let Some(Some(op)) = self.windows.get_mut(stage) {
+            op.restore(entry);
         }
+    }
+
+    /// See [`WindowOperator::mark_unconfirmed`].
+    pub fn mark_unconfirmed(&mut self, stage: usize, key: &serde_json::Value, start: i64) {
+        if let Some(Some(op)) = self.windows.get_mut(stage) {
+            op.mark_unconfirmed(key, start);
+        }
+    }
+
+    /// Every window change since the last call, by stage index.
+    pub fn take_changes(&mut self) -> Vec<(usize, StateChange)> {
+        let mut v = Vec::new();
+        for (i, op) in self.windows.iter_mut().enumerate() {
+            if let Some(op) = op {
+                v.extend(op.take_changes().into_iter().map(|c| (i, c)));
+            }
+        }
+        v
+    }
+
+    /// Indexes of the window stages this chain runs.
+    pub fn window_stages(&self) -> Vec<usize> {
+        let end = self.until.unwrap_or(self.stages.len());
+        (self.from..end)
+            .filter(|i| self.windows[*i].is_some())
+            .collect()
+    }
+
+    /// Estimated bytes of window state.
+    pub fn state_bytes(&self) -> usize {
+        self.windows
+            .iter()
+            .flatten()
+            .map(WindowOperator::approx_bytes)
+            .sum()
     }
 
     /// Current watermark, ms (`i64::MIN` before the first event).
@@ -199,24 +262,28 @@ impl Chain {
             .sum()
     }
 
-    /// The oldest first-seen marker over all open windows.
-    pub fn oldest_open(&self) -> Option<FirstSeen> {
-        self.windows
-            .iter()
-            .flatten()
-            .filter_map(WindowOperator::oldest_open)
-            .min()
-    }
-
     /// Processes one input record (its `event_time` already set).
     pub fn process(&mut self, rec: Record) -> StepResult {
         let mut res = StepResult::default();
         let wm_before = self.watermark.current();
         let event_time = rec.time_error.is_none().then_some(rec.event_time);
-        let outcome = self.run_from(0, rec, wm_before, true, &mut res);
+        let outcome = self.run_from(self.from, rec, wm_before, true, &mut res);
         res.outcome = Some(outcome);
-        if event_time.is_some_and(|t| self.watermark.observe(t)) {
-            self.close_windows(self.watermark.current(), &mut res);
+        if !self.external_watermark && event_time.is_some_and(|t| self.watermark.observe(t)) {
+            self.close_windows(wm_before, self.watermark.current(), &mut res);
+        }
+        res
+    }
+
+    /// Moves the watermark to `wm` ms if that is later (idle timeout, or
+    /// the minimum over the upstream partitions' markers after a
+    /// repartition), closing and firing windows as a record would.
+    pub fn advance_watermark(&mut self, wm: i64) -> StepResult {
+        let mut res = StepResult::default();
+        let before = self.watermark.current();
+        if wm > before {
+            self.watermark = Watermark::restored(self.watermark.bound(), wm);
+            self.close_windows(before, wm, &mut res);
         }
         res
     }
@@ -224,21 +291,28 @@ impl Chain {
     /// Closes every open window (end of input); results go to sinks.
     pub fn flush(&mut self) -> StepResult {
         let mut res = StepResult::default();
-        self.close_windows(i64::MAX, &mut res);
-        res
-    }
-
-    fn close_windows(&mut self, wm: i64, res: &mut StepResult) {
         for i in 0..self.windows.len() {
             let mut out = Vec::new();
             let Some(op) = self.windows[i].as_mut() else {
                 continue;
             };
-            if let Some(first) = op.close(wm, &mut out) {
-                res.closed = Some(res.closed.map_or(first, |c| c.min(first)));
-            }
+            op.flush(&mut out);
             for r in out {
-                self.run_from(i + 1, r, wm, false, res);
+                self.run_from(i + 1, r, i64::MAX, false, &mut res);
+            }
+        }
+        res
+    }
+
+    fn close_windows(&mut self, from: i64, to: i64, res: &mut StepResult) {
+        for i in 0..self.windows.len() {
+            let mut out = Vec::new();
+            let Some(op) = self.windows[i].as_mut() else {
+                continue;
+            };
+            op.advance(from, to, &mut out);
+            for r in out {
+                self.run_from(i + 1, r, to, false, res);
             }
         }
     }
@@ -252,7 +326,8 @@ impl Chain {
         res: &mut StepResult,
     ) -> Outcome {
         let stages = Arc::clone(&self.stages);
-        for (i, stage) in stages.iter().enumerate().skip(from) {
+        let end = self.until.unwrap_or(stages.len());
+        for (i, stage) in stages.iter().enumerate().take(end).skip(from) {
             let step = match stage {
                 Stage::Filter(f) => match f.keep(&self.root, &rec) {
                     Ok(true) => Ok(()),
@@ -270,8 +345,14 @@ impl Chain {
                     let op = self.windows[i]
                         .as_mut()
                         .expect("a window stage has an operator");
-                    match op.add(&self.root, &rec, wm) {
-                        Ok(AddOutcome::Added) => return Outcome::Out,
+                    let mut updates = Vec::new();
+                    match op.add(&self.root, &rec, wm, &mut updates) {
+                        Ok(AddOutcome::Added) => {
+                            for r in updates {
+                                self.run_from(i + 1, r, wm, false, res);
+                            }
+                            return Outcome::Out;
+                        }
                         Ok(AddOutcome::Late) => {
                             let dlq = op.def().late == crate::spec::LatePolicy::Dlq;
                             res.late = Some((StageRef::Stage(i), rec, dlq));
@@ -290,6 +371,10 @@ impl Chain {
                 });
                 return Outcome::Error;
             }
+        }
+        if self.until.is_some() {
+            res.repartition.push(rec);
+            return Outcome::Out;
         }
         self.route(rec, input, res)
     }

@@ -10,7 +10,7 @@ use crate::operator::key_by::KeyBy;
 use crate::operator::transform::Transform;
 use crate::operator::window::aggregate::parse_aggregate;
 use crate::operator::window::assigner::Assigner;
-use crate::operator::window::WindowDef;
+use crate::operator::window::{EmitMode, WindowDef, WindowKind};
 use crate::operator::{Sink, Stage};
 use crate::spec::{
     Delivery, ErrorPolicy, Loaded, PipelineSpec, SpecError, SpecErrors, StageSpec, StartFrom,
@@ -38,6 +38,8 @@ pub struct Plan {
     pub decoder: Decoder,
     /// Watermark bound, ms.
     pub max_out_of_orderness: i64,
+    /// An idle partition's watermark advances by wall clock after this many ms.
+    pub idle_timeout: Option<i64>,
     /// librdkafka consumer overrides.
     pub consumer: BTreeMap<String, String>,
     /// Stages in order.
@@ -66,6 +68,23 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The changelog topic of every window stage,
+    /// `weir.<pipeline>.<stage>.changelog`; they need as many partitions as
+    /// the input.
+    pub fn changelog_topics(&self) -> Vec<String> {
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Stage::Window(_)))
+            .map(|(i, _)| crate::kafka::changelog::topic(&self.name, i))
+            .collect()
+    }
+
+    /// The repartition topic, when a `key_by` precedes a window.
+    pub fn repartition_topic(&self) -> Option<&str> {
+        None
+    }
+
     /// Every topic this pipeline writes to: sinks, DLQ (when used), checkpoint.
     pub fn output_topics(&self) -> Vec<String> {
         let mut t: Vec<String> = self.sinks.iter().map(|s| s.topic.clone()).collect();
@@ -105,10 +124,10 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         ),
         _ => {}
     }
-    if src.watermark.idle_timeout.is_some() {
+    if src.watermark.idle_timeout.is_some_and(|d| d.0 == 0) {
         err(
             "source.watermark.idle_timeout",
-            "idle_timeout is not available yet (expected only max_out_of_orderness)".into(),
+            "must be longer than 0 (expected e.g. 30s)".into(),
         );
     }
     let event_time = match &src.event_time {
@@ -197,11 +216,12 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             if kinds != 1 {
                 err(
                     &wbase,
-                    "needs exactly one window kind (expected one of tumbling, hopping)".into(),
+                    "needs exactly one window kind (expected one of tumbling, hopping, session)"
+                        .into(),
                 );
                 continue;
             }
-            let assigner = if let Some(size) = w.tumbling {
+            let kind = if let Some(size) = w.tumbling {
                 if size.0 == 0 {
                     err(
                         &format!("{wbase}.tumbling"),
@@ -209,7 +229,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
                     );
                     continue;
                 }
-                Assigner::tumbling(size.0 as i64)
+                WindowKind::Aligned(Assigner::tumbling(size.0 as i64))
             } else if let Some(h) = &w.hopping {
                 if h.advance.0 == 0 || h.size.0 == 0 || h.size.0 % h.advance.0 != 0 {
                     err(
@@ -221,25 +241,29 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
                     );
                     continue;
                 }
-                Assigner {
+                WindowKind::Aligned(Assigner {
                     size: h.size.0 as i64,
                     advance: h.advance.0 as i64,
-                }
+                })
             } else {
-                err(
-                    &format!("{wbase}.session"),
-                    "session windows are not available yet (expected tumbling or hopping)".into(),
-                );
-                continue;
-            };
-            if let Some(emit) = &w.emit {
-                if emit.as_str() != Some("final") {
+                let gap = w.session.as_ref().map_or(0, |s| s.gap.0 as i64);
+                if gap == 0 {
                     err(
-                        &format!("{wbase}.emit"),
-                        "only `final` is available yet (expected final)".into(),
+                        &format!("{wbase}.session.gap"),
+                        "must be longer than 0 (expected e.g. 30m)".into(),
                     );
+                    continue;
                 }
-            }
+                WindowKind::Session { gap }
+            };
+            let emit = match w.emit.as_ref().map(parse_emit) {
+                None => EmitMode::Final,
+                Some(Ok(e)) => e,
+                Some(Err(m)) => {
+                    err(&format!("{wbase}.emit"), m);
+                    EmitMode::Final
+                }
+            };
             if w.aggregate.is_empty() {
                 err(
                     &format!("{wbase}.aggregate"),
@@ -264,10 +288,11 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
                 uses_dlq = true;
             }
             stages.push(Stage::Window(Arc::new(WindowDef {
-                assigner,
+                kind,
                 allowed_lateness: w.allowed_lateness.0 as i64,
                 aggregates,
                 late: w.late,
+                emit,
             })));
         }
     }
@@ -350,6 +375,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             event_time,
         },
         max_out_of_orderness: src.watermark.max_out_of_orderness.0 as i64,
+        idle_timeout: src.watermark.idle_timeout.map(|d| d.0 as i64),
         consumer,
         stages: Arc::new(stages),
         sinks: Arc::new(sinks),
@@ -377,6 +403,28 @@ impl std::fmt::Debug for Plan {
             .field("name", &self.name)
             .field("group_id", &self.group_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// Parses `emit`: `final`, `update` or `{every: D}`.
+fn parse_emit(v: &serde_yaml::Value) -> Result<EmitMode, String> {
+    const EXPECTED: &str = "(expected final, update or {every: <duration>})";
+    match v {
+        serde_yaml::Value::String(s) if s == "final" => Ok(EmitMode::Final),
+        serde_yaml::Value::String(s) if s == "update" => Ok(EmitMode::Update),
+        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
+            let d = m
+                .get("every")
+                .and_then(|d| d.as_str())
+                .ok_or_else(|| format!("unknown emit mode {EXPECTED}"))?;
+            match humantime::parse_duration(d) {
+                Ok(d) if d.as_millis() > 0 => Ok(EmitMode::Every(d.as_millis() as i64)),
+                _ => Err(format!(
+                    "`every: {d}` is not a positive duration {EXPECTED}"
+                )),
+            }
+        }
+        _ => Err(format!("unknown emit mode {EXPECTED}")),
     }
 }
 

@@ -52,7 +52,7 @@ fn errors_are_collected_and_located() {
     );
     assert_eq!(
         lines[2],
-        "p.yaml:11:16: stages[2].window.aggregate.views: unknown aggregate `median` (expected one of count, sum, min, max, avg)"
+        "p.yaml:11:16: stages[2].window.aggregate.views: unknown aggregate `median` (expected one of count, sum, min, max, avg, count_distinct, first, last, collect, percentile)"
     );
 }
 

@@ -1,12 +1,11 @@
-//! librdkafka callbacks: the producer's delivery callback (acknowledgements
-//! release source offsets) and the consumer's rebalance, error and
-//! statistics callbacks. Callbacks only update shared state; the rebalance
-//! callback does bounded blocking work (read checkpoints on assign; drain,
-//! checkpoint and commit on revoke), which librdkafka requires to happen
-//! before the assignment changes.
+//! librdkafka callbacks: the producers' delivery callbacks (latency, and
+//! failures that must stop the pipeline) and the consumer's rebalance,
+//! error and statistics callbacks. Callbacks only update shared state; the
+//! rebalance callback does bounded blocking work (restore state on assign;
+//! drain, write state and commit on revoke), which librdkafka requires to
+//! happen before the assignment changes.
 
 use super::pipeline::Shared;
-use super::progress::Progress;
 use crate::metrics::Metrics;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -18,17 +17,13 @@ use rdkafka::TopicPartitionList;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// What a produced record carries back to its delivery callback.
-pub struct Token {
-    /// Progress of the source partition.
-    pub progress: Arc<Mutex<Progress>>,
-    /// Source offset of the unit the record belongs to.
-    pub offset: i64,
-    /// Kafka timestamp (ms) of the source record, for end-to-end latency.
-    pub source_timestamp: i64,
-}
+/// The first delivery that failed for good; the pipeline stops on it
+/// before committing past it.
+pub type Failure = Arc<Mutex<Option<String>>>;
 
-/// Producer context: acknowledgements update [`Progress`] and latency.
+/// Producer context of the output producer: acknowledgements feed the
+/// latency histogram; a failure is kept in [`Failure`]. The delivery opaque
+/// is the source record's Kafka timestamp (ms), no allocation per record.
 pub struct AckContext {
     /// Latency histogram of the pipeline.
     pub latency: prometheus::Histogram,
@@ -37,6 +32,8 @@ pub struct AckContext {
     pub clock: Arc<std::sync::atomic::AtomicI64>,
     /// Pipeline name for logs.
     pub pipeline: String,
+    /// Where a failed delivery is reported.
+    pub failure: Failure,
 }
 
 impl ClientContext for AckContext {
@@ -53,22 +50,53 @@ pub fn now_ms() -> i64 {
 }
 
 impl ProducerContext for AckContext {
-    type DeliveryOpaque = Box<Token>;
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, token: Box<Token>) {
-        let mut p = token.progress.lock().unwrap_or_else(|e| e.into_inner());
+    fn delivery(&self, result: &DeliveryResult<'_>, source_timestamp: usize) {
         match result {
             Ok(_) => {
-                p.ack(token.offset);
-                drop(p);
                 let now = self.clock.load(std::sync::atomic::Ordering::Relaxed);
-                let age = (now - token.source_timestamp).max(0) as f64 / 1000.0;
+                let age = (now - source_timestamp as i64).max(0) as f64 / 1000.0;
                 self.latency.observe(age);
             }
-            Err((e, _)) => {
-                tracing::error!(pipeline = %self.pipeline, error = %e, offset = token.offset, "delivery failed for good");
-                p.fail(e.to_string());
+            Err((e, m)) => {
+                use rdkafka::message::Message as _;
+                tracing::error!(pipeline = %self.pipeline, error = %e, topic = m.topic(), "delivery failed for good");
+                fail(&self.failure, format!("to `{}`: {e}", m.topic()));
             }
+        }
+    }
+}
+
+fn fail(f: &Failure, message: String) {
+    f.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert(message);
+}
+
+/// Producer context of the state producer (changelog and checkpoint
+/// records): a failed delivery is kept in [`Failure`].
+pub struct StateContext {
+    /// Pipeline name for logs.
+    pub pipeline: String,
+    /// Where a failed delivery is reported.
+    pub failure: Failure,
+}
+
+impl ClientContext for StateContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(pipeline = %self.pipeline, %error, reason, "state producer error");
+    }
+}
+
+impl ProducerContext for StateContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result {
+            use rdkafka::message::Message as _;
+            tracing::error!(pipeline = %self.pipeline, error = %e, topic = m.topic(), "state delivery failed for good");
+            fail(&self.failure, format!("to `{}`: {e}", m.topic()));
         }
     }
 }

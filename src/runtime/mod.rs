@@ -1,10 +1,10 @@
-//! The runtime: runs each pipeline as a consumer group member, tracks
-//! delivery progress, writes checkpoints and commits offsets.
+//! The runtime: runs each pipeline as a consumer group member, writes its
+//! state to changelogs and checkpoints, restores it, and commits offsets.
 
 pub mod context;
 pub mod daemon;
 pub mod output;
 pub mod pipeline;
-pub mod progress;
+pub mod state;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

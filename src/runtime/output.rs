@@ -9,11 +9,22 @@ use crate::record::Record;
 use crate::spec::ErrorPolicy;
 use rdkafka::message::{Header, OwnedHeaders};
 
+/// The topic of an [`OutMsg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// The plan's sink at this index.
+    Sink(usize),
+    /// The DLQ topic.
+    Dlq,
+    /// The repartition topic: by key, or to this partition (watermark markers).
+    Repartition(Option<i32>),
+}
+
 /// A record ready to produce.
 #[derive(Debug)]
 pub struct OutMsg {
-    /// Index into the plan's sinks, or `None` for the DLQ.
-    pub sink: Option<usize>,
+    /// Where it goes.
+    pub dest: Dest,
     /// Key bytes.
     pub key: Option<Vec<u8>>,
     /// Payload bytes.
@@ -81,14 +92,14 @@ pub fn dlq_record(
         });
     match original {
         Some(o) => OutMsg {
-            sink: None,
+            dest: Dest::Dlq,
             key: o.key.map(<[u8]>::to_vec),
             payload: o.payload.map(<[u8]>::to_vec).unwrap_or_default(),
             timestamp: o.timestamp,
             headers: Some(headers),
         },
         None => OutMsg {
-            sink: None,
+            dest: Dest::Dlq,
             key: encode_key(&rec.key),
             payload: serde_json::to_vec(&rec.value).unwrap_or_default(),
             timestamp: rec.timestamp,
@@ -111,7 +122,7 @@ pub fn collect(
     let filtered_by = step.filtered_by;
     for (sink, r) in step.emits {
         out.push(OutMsg {
-            sink: Some(sink),
+            dest: Dest::Sink(sink),
             key: encode_key(&r.key),
             payload: encode_value(&r, plan.sink_format),
             timestamp: r.timestamp,

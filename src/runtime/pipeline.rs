@@ -1,35 +1,33 @@
 //! One pipeline as one consumer group member: consume in offset order per
-//! partition, run the chain, produce outputs with delivery tracking, and
-//! every `commit_interval` write each partition's checkpoint and commit its
-//! offset (DESIGN.md §3, at-least-once).
+//! partition, run the chain, produce outputs, and every `commit_interval`
+//! run the commit sequence of [`super::state`] (DESIGN.md §3).
 //!
 //! One task processes every assigned partition of the pipeline, interleaved
 //! as librdkafka delivers them (Kafka Streams' default of one stream thread);
 //! librdkafka's own threads fetch and produce on the other cores.
 
-use super::context::{AckContext, Token, WeirContext};
-use super::output::{collect, handle_error, Original, OutMsg, StepCounts};
-use super::progress::Progress;
+use super::context::{AckContext, Failure, StateContext, WeirContext};
+use super::output::{collect, handle_error, Dest, Original, OutMsg, StepCounts};
 use crate::codec::RawMessage;
 use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
-use crate::kafka::checkpoint::{self, Checkpoint};
+use crate::kafka::checkpoint::Checkpoint;
 use crate::kafka::client;
 use crate::metrics::{Metrics, PipelineCounters};
-use crate::operator::chain::{Outcome, RecordError};
+use crate::operator::chain::{Outcome, RecordError, StepResult};
 use crate::operator::{Chain, StageRef};
 use crate::plan::Plan;
 use crate::record::Origin;
 use crate::spec::daemon::KafkaConfig;
 use futures::FutureExt as _;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How a pipeline runs.
@@ -88,32 +86,43 @@ pub enum RuntimeError {
 /// Totals of one run (for `weir dev`'s summary line).
 pub use crate::metrics::Totals as Summary;
 
-struct PartitionTask {
-    chain: Chain,
-    progress: Arc<Mutex<Progress>>,
-    next_offset: i64,
-    last_checkpoint: Option<Checkpoint>,
+/// One assigned input partition: its chain and where it stands.
+pub(super) struct PartitionTask {
+    pub(super) chain: Chain,
+    /// Next input offset to process (-1 before the first record when no
+    /// checkpoint says where to start).
+    pub(super) next_offset: i64,
+    /// Number of the last changelog write of this partition's state.
+    pub(super) seq: u64,
+    pub(super) last_checkpoint: Option<Checkpoint>,
+    /// `topic/partition`.
+    pub(super) source: String,
+    /// When the last record arrived (for `idle_timeout`), and the watermark then.
+    pub(super) last_record: (Instant, i64),
 }
 
 /// State shared between the processing task and the consumer callbacks.
 pub struct Shared {
-    plan: Arc<Plan>,
-    metrics: Metrics,
+    pub(super) plan: Arc<Plan>,
+    pub(super) metrics: Metrics,
     health: Arc<Health>,
-    partitions: Mutex<HashMap<(Arc<str>, i32), PartitionTask>>,
+    pub(super) partitions: Mutex<HashMap<(Arc<str>, i32), PartitionTask>>,
     /// Outputs; polled by the processing task (delivery callbacks run there).
-    producer: BaseProducer<AckContext>,
+    pub(super) producer: BaseProducer<AckContext>,
+    /// Changelog and checkpoint records.
+    pub(super) state_producer: BaseProducer<StateContext>,
     clock: Arc<std::sync::atomic::AtomicI64>,
-    checkpoints: FutureProducer,
-    reader_config: ClientConfig,
-    shutdown_timeout: Duration,
+    pub(super) reader_config: ClientConfig,
+    pub(super) shutdown_timeout: Duration,
     counters: PipelineCounters,
+    /// The first delivery or state failure; the pipeline stops on it.
+    pub(super) failure: Failure,
     /// Set when librdkafka reports every broker down; cleared by the next
     /// fetched record or successful commit.
     brokers_down: std::sync::atomic::AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -122,7 +131,7 @@ impl Shared {
         self.health.set(&self.plan.name, ready);
     }
 
-    fn tick_clock(&self) {
+    pub(super) fn tick_clock(&self) {
         self.clock.store(
             super::context::now_ms(),
             std::sync::atomic::Ordering::Relaxed,
@@ -151,7 +160,7 @@ impl Shared {
     }
 
     /// A broker answered (record fetched, commit done): ready again if it was down.
-    fn brokers_up(&self) {
+    pub(super) fn brokers_up(&self) {
         if self
             .brokers_down
             .swap(false, std::sync::atomic::Ordering::Relaxed)
@@ -160,189 +169,19 @@ impl Shared {
         }
     }
 
-    /// Assignment: restore each partition from its checkpoint and set the
-    /// fetch position to the checkpoint's offset.
-    pub(super) fn on_assign(&self, tpl: &mut TopicPartitionList) {
-        let cps = match checkpoint::read_all(
-            &self.reader_config,
-            &self.plan.checkpoint_topic,
-            Duration::from_secs(10),
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(pipeline = %self.plan.name, error = %e, "checkpoints unreadable; resuming from committed offsets");
-                HashMap::new()
-            }
-        };
-        let mut parts = lock(&self.partitions);
-        for el in tpl.elements() {
-            let (topic, partition) = (el.topic().to_owned(), el.partition());
-            let mut chain = Chain::new(
-                &self.plan.env,
-                Arc::clone(&self.plan.stages),
-                Arc::clone(&self.plan.sinks),
-                self.plan.max_out_of_orderness,
-            );
-            let cp = cps.get(&checkpoint::key(&topic, partition)).copied();
-            let (progress, next) = match cp {
-                Some(cp) => {
-                    chain.restore(
-                        self.plan.max_out_of_orderness,
-                        cp.watermark,
-                        cp.emitted_through,
-                    );
-                    (Progress::new(cp.emitted_through), cp.offset)
-                }
-                None => (Progress::new(i64::MIN), -1),
-            };
-            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
-            parts.insert(
-                (Arc::from(topic.as_str()), partition),
-                PartitionTask {
-                    chain,
-                    progress: Arc::new(Mutex::new(progress)),
-                    next_offset: next,
-                    last_checkpoint: cp,
-                },
-            );
-        }
-        drop(parts);
-        for el in tpl.clone().elements() {
-            let key = checkpoint::key(el.topic(), el.partition());
-            if let Some(cp) = cps.get(&key) {
-                let _ =
-                    tpl.set_partition_offset(el.topic(), el.partition(), Offset::Offset(cp.offset));
-            }
-        }
+    /// A new chain for an input partition of `topic`.
+    pub(super) fn new_chain(&self, _topic: &str) -> Chain {
+        Chain::new(
+            &self.plan.env,
+            Arc::clone(&self.plan.stages),
+            Arc::clone(&self.plan.sinks),
+            self.plan.max_out_of_orderness,
+        )
     }
 
-    /// Revocation: wait for in-flight deliveries, write checkpoints, commit
-    /// synchronously, forget the partitions. Open windows are not emitted:
-    /// the next owner replays them from the checkpoint.
-    pub(super) fn on_revoke(&self, consumer: &BaseConsumer<WeirContext>, tpl: &TopicPartitionList) {
-        self.tick_clock();
-        let _ = self.producer.flush(self.shutdown_timeout);
-        let revoked: Vec<(Arc<str>, i32)> = {
-            let parts = lock(&self.partitions);
-            tpl.elements()
-                .iter()
-                .filter_map(|e| {
-                    parts
-                        .keys()
-                        .find(|(t, p)| &**t == e.topic() && *p == e.partition())
-                        .cloned()
-                })
-                .collect()
-        };
-        let cps = self.due_checkpoints(Some(&revoked), true);
-        let written = futures::executor::block_on(self.write_checkpoints(&cps));
-        if written {
-            self.commit(consumer, &cps, CommitMode::Sync);
-        }
-        let mut parts = lock(&self.partitions);
-        for k in &revoked {
-            parts.remove(k);
-            tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
-        }
-    }
-
-    /// Checkpoints that changed since last written (all of `only` when `force`).
-    fn due_checkpoints(
-        &self,
-        only: Option<&[(Arc<str>, i32)]>,
-        force: bool,
-    ) -> Vec<((Arc<str>, i32), Checkpoint)> {
-        let parts = lock(&self.partitions);
-        let mut out = Vec::new();
-        let mut open = 0;
-        for (k, t) in parts.iter() {
-            open += t.chain.open_windows();
-            if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
-                continue;
-            }
-            let cp = lock(&t.progress).checkpoint(
-                t.next_offset,
-                t.chain.watermark(),
-                t.chain.oldest_open(),
-            );
-            if force || t.last_checkpoint != Some(cp) {
-                out.push((k.clone(), cp));
-            }
-            if t.chain.watermark() > i64::MIN {
-                self.metrics
-                    .watermark_ms
-                    .with_label_values(&[self.plan.name.as_str(), &*k.0, &k.1.to_string()])
-                    .set(t.chain.watermark());
-            }
-        }
-        self.metrics
-            .windows_open
-            .with_label_values(&[&self.plan.name])
-            .set(open as i64);
-        out
-    }
-
-    /// Produces checkpoint records and waits for their acknowledgement.
-    async fn write_checkpoints(&self, cps: &[((Arc<str>, i32), Checkpoint)]) -> bool {
-        let futures = cps.iter().map(|((t, p), cp)| {
-            let key = checkpoint::key(t, *p);
-            let payload = serde_json::to_vec(cp).unwrap_or_default();
-            async move {
-                let rec = FutureRecord::to(&self.plan.checkpoint_topic)
-                    .key(&key)
-                    .payload(&payload);
-                self.checkpoints.send(rec, Duration::from_secs(30)).await
-            }
-        });
-        let results = futures::future::join_all(futures).await;
-        let mut ok = true;
-        for r in results {
-            if let Err((e, _)) = r {
-                tracing::error!(pipeline = %self.plan.name, error = %e, "checkpoint write failed; not committing");
-                ok = false;
-            }
-        }
-        if ok {
-            let mut parts = lock(&self.partitions);
-            for (k, cp) in cps {
-                if let Some(t) = parts.get_mut(k) {
-                    t.last_checkpoint = Some(*cp);
-                }
-            }
-        }
-        ok
-    }
-
-    fn commit<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
-        &self,
-        consumer: &C,
-        cps: &[((Arc<str>, i32), Checkpoint)],
-        mode: CommitMode,
-    ) {
-        if cps.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), cp) in cps {
-            let _ = tpl.add_partition_offset(t, *p, Offset::Offset(cp.offset));
-        }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => self
-                .metrics
-                .commits
-                .with_label_values(&[&self.plan.name])
-                .inc(),
-            Err(e) => {
-                tracing::warn!(pipeline = %self.plan.name, error = %e, "offset commit failed")
-            }
-        }
-    }
-
-    fn delivery_failure(&self) -> Option<String> {
-        let parts = lock(&self.partitions);
-        parts
-            .values()
-            .find_map(|t| lock(&t.progress).failure().map(str::to_owned))
+    /// The first failure that must stop the pipeline.
+    fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
     }
 }
 
@@ -372,35 +211,67 @@ pub async fn run_pipeline(
     health.set(&plan.name, false);
 
     let base = client::base(&opts.kafka);
-    ensure_topics(&base, &output_topics(&plan), Duration::from_secs(30))
+    let input_partitions = {
+        let cfg = base.clone();
+        let plan = Arc::clone(&plan);
+        tokio::task::spawn_blocking(move || {
+            crate::kafka::admin::topic_partitions(&cfg, Duration::from_secs(30)).map(|all| {
+                all.iter()
+                    .filter(|(t, _)| {
+                        plan.topics.contains(t)
+                            || (plan.pattern.is_some() && !t.starts_with("weir."))
+                    })
+                    .map(|(_, n)| *n)
+                    .max()
+                    .unwrap_or(1)
+            })
+        })
         .await
+        .expect("metadata task does not panic")
         .map_err(|source| RuntimeError::Admin {
             pipeline: name.clone(),
             source,
-        })?;
+        })?
+    };
+    ensure_topics(
+        &base,
+        &output_topics(&plan, input_partitions),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|source| RuntimeError::Admin {
+        pipeline: name.clone(),
+        source,
+    })?;
 
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(super::context::now_ms()));
+    let failure: Failure = Arc::default();
     let producer: BaseProducer<AckContext> = client::producer(&opts.kafka)
         .create_with_context(AckContext {
             latency: metrics.latency(&plan.name),
             clock: Arc::clone(&clock),
             pipeline: name.clone(),
+            failure: Arc::clone(&failure),
         })
         .map_err(kerr("create producer"))?;
-    let checkpoints: FutureProducer = client::producer(&opts.kafka)
-        .create()
-        .map_err(kerr("create checkpoint producer"))?;
+    let state_producer: BaseProducer<StateContext> = client::producer(&opts.kafka)
+        .create_with_context(StateContext {
+            pipeline: name.clone(),
+            failure: Arc::clone(&failure),
+        })
+        .map_err(kerr("create state producer"))?;
     let shared = Arc::new(Shared {
         plan: Arc::clone(&plan),
         metrics: metrics.clone(),
         health: Arc::clone(&health),
         partitions: Mutex::new(HashMap::new()),
         producer,
+        state_producer,
         clock,
-        checkpoints,
         reader_config: base.clone(),
         shutdown_timeout: opts.shutdown_timeout,
         counters,
+        failure,
         brokers_down: std::sync::atomic::AtomicBool::new(false),
     });
     let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
@@ -427,20 +298,25 @@ pub async fn run_pipeline(
     let mut out = Vec::new();
     let mut scratch = Vec::new();
     let mut since_poll = 0u32;
+    let mut idle_check = Instant::now();
     let result = loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break Ok(()),
-            _ = ack_tick.tick() => shared.poll_producer(),
+            _ = ack_tick.tick() => {
+                shared.poll_producer();
+                if plan.idle_timeout.is_some() && idle_check.elapsed() >= Duration::from_millis(100) {
+                    idle_check = Instant::now();
+                    advance_idle(&shared, &mut out);
+                    send_all(&shared, &mut out);
+                }
+            }
             _ = tick.tick() => {
                 shared.poll_producer();
-                if let Some(m) = shared.delivery_failure() {
+                if let Some(m) = shared.failure() {
                     break Err(RuntimeError::Delivery { pipeline: name.clone(), message: m });
                 }
-                let cps = shared.due_checkpoints(None, false);
-                if shared.write_checkpoints(&cps).await {
-                    shared.commit(&consumer, &cps, CommitMode::Async);
-                }
+                shared.commit_state(&consumer, None, CommitMode::Async);
                 if finished(&shared, &opts) {
                     break Ok(());
                 }
@@ -487,14 +363,9 @@ pub async fn run_pipeline(
         flush_windows(&shared, &mut out);
         send_all(&shared, &mut out);
     }
-    // Drain, checkpoint, commit; dropping the consumer then leaves the group.
-    shared.tick_clock();
-    let _ = shared.producer.flush(opts.shutdown_timeout);
-    let cps = shared.due_checkpoints(None, false);
-    if shared.write_checkpoints(&cps).await {
-        shared.commit(&consumer, &cps, CommitMode::Sync);
-    }
-    if let Some(m) = shared.delivery_failure() {
+    // Drain, write state, commit; dropping the consumer then leaves the group.
+    shared.commit_state(&consumer, None, CommitMode::Sync);
+    if let Some(m) = shared.failure() {
         return Err(RuntimeError::Delivery {
             pipeline: name,
             message: m,
@@ -506,7 +377,18 @@ pub async fn run_pipeline(
     result.map(|()| shared.counters.totals())
 }
 
-fn output_topics(plan: &Plan) -> Vec<TopicSpec> {
+/// Every topic the pipeline writes: sinks and DLQ (1 partition when weir
+/// creates them), the compacted checkpoint topic, and the compacted
+/// changelogs with `input_partitions` partitions.
+fn output_topics(plan: &Plan, input_partitions: i32) -> Vec<TopicSpec> {
+    let compact = || {
+        vec![
+            ("cleanup.policy".to_owned(), "compact".to_owned()),
+            // An entry of an unconfirmed write must not displace the
+            // confirmed one before the next owner overwrites it.
+            ("min.compaction.lag.ms".to_owned(), "3600000".to_owned()),
+        ]
+    };
     let mut v: Vec<TopicSpec> = plan
         .output_topics()
         .into_iter()
@@ -520,8 +402,13 @@ fn output_topics(plan: &Plan) -> Vec<TopicSpec> {
     v.push(TopicSpec {
         name: plan.checkpoint_topic.clone(),
         partitions: 1,
-        configs: vec![("cleanup.policy".into(), "compact".into())],
+        configs: compact(),
     });
+    v.extend(plan.changelog_topics().into_iter().map(|name| TopicSpec {
+        name,
+        partitions: input_partitions,
+        configs: compact(),
+    }));
     v
 }
 
@@ -544,7 +431,7 @@ fn process(
     shared: &Shared,
     m: &BorrowedMessage<'_>,
     scratch: &mut Vec<OutMsg>,
-    out: &mut Vec<(OutMsg, Token)>,
+    out: &mut Vec<(OutMsg, i64)>,
 ) -> Result<(), RuntimeError> {
     let plan = &*shared.plan;
     let mut parts = lock(&shared.partitions);
@@ -557,6 +444,7 @@ fn process(
     if m.offset() < task.next_offset {
         return Ok(()); // before the checkpoint: already handled
     }
+    task.last_record = (Instant::now(), task.chain.watermark());
     let ts = m.timestamp().to_millis().unwrap_or(0);
     let original = Original {
         key: m.key(),
@@ -568,23 +456,21 @@ fn process(
         partition: key.1,
         offset: m.offset(),
     };
-    let wm_before = task.chain.watermark();
     let msgs = scratch;
     let counts = if plan.raw_passthrough {
         for sink in 0..plan.sinks.len() {
             msgs.push(OutMsg {
-                sink: Some(sink),
+                dest: Dest::Sink(sink),
                 key: m.key().map(<[u8]>::to_vec),
                 payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                 timestamp: ts,
                 headers: None,
             });
         }
-        let c = StepCounts {
+        StepCounts {
             outcome: Some(Outcome::Out),
             ..Default::default()
-        };
-        (c, None)
+        }
     } else {
         match plan.decoder.decode(
             RawMessage {
@@ -602,9 +488,7 @@ fn process(
                         .collect();
                 }
                 let step = task.chain.process(rec);
-                let closed = step.closed;
-                let c = collect(plan, step, original, msgs);
-                (c, closed)
+                collect(plan, step, original, msgs)
             }
             Err(e) => {
                 let mut rec =
@@ -622,11 +506,10 @@ fn process(
                     input: true,
                 };
                 handle_error(plan, err, original, msgs, &mut c);
-                (c, None)
+                c
             }
         }
     };
-    let (counts, closed) = counts;
     if let Some(f) = counts.fail {
         // `policy: fail`: stop before this record counts as handled, so the
         // commit stays at it and a restart meets it again.
@@ -647,67 +530,59 @@ fn process(
         });
     }
     task.next_offset = m.offset() + 1;
-    lock(&task.progress).record(
-        m.offset(),
-        msgs.len() as u32,
-        wm_before,
-        task.chain.watermark(),
-        closed,
-    );
-    let progress = Arc::clone(&task.progress);
     drop(parts);
     account(shared, &counts, msgs);
-    out.extend(msgs.drain(..).map(|msg| {
-        let token = Token {
-            progress: Arc::clone(&progress),
-            offset: m.offset(),
-            source_timestamp: ts,
-        };
-        (msg, token)
-    }));
+    out.extend(msgs.drain(..).map(|msg| (msg, ts)));
     Ok(())
 }
 
+/// `idle_timeout`: a partition without records for that long advances its
+/// watermark by the wall-clock time passed since its last record.
+fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
+    let Some(idle) = shared.plan.idle_timeout else {
+        return;
+    };
+    let mut parts = lock(&shared.partitions);
+    for task in parts.values_mut() {
+        let (at, wm) = task.last_record;
+        let quiet = at.elapsed().as_millis() as i64;
+        if wm == i64::MIN || quiet < idle {
+            continue;
+        }
+        let step = task.chain.advance_watermark(wm.saturating_add(quiet));
+        derived(shared, step, out);
+    }
+}
+
+/// Routes the window results of a step no input record caused (idle
+/// timeout, end of input, repartition markers) and counts them.
+fn derived(shared: &Shared, step: StepResult, out: &mut Vec<(OutMsg, i64)>) {
+    let mut msgs = Vec::new();
+    let original = Original {
+        key: None,
+        payload: None,
+        timestamp: 0,
+    };
+    let counts = collect(&shared.plan, step, original, &mut msgs);
+    account(
+        shared,
+        &StepCounts {
+            derived_errors: counts.derived_errors,
+            dlq: counts.dlq,
+            ..Default::default()
+        },
+        &msgs,
+    );
+    let now = super::context::now_ms();
+    out.extend(msgs.into_iter().map(|m| (m, now)));
+}
+
 /// End of input (`weir dev`): close every window and route the results.
-fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
-    let plan = &*shared.plan;
+fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut() {
         let step = task.chain.flush();
-        let mut msgs = Vec::new();
-        let original = Original {
-            key: None,
-            payload: None,
-            timestamp: 0,
-        };
-        let counts = collect(plan, step, original, &mut msgs);
-        let unit = task.next_offset.max(0);
-        lock(&task.progress).record(
-            unit,
-            msgs.len() as u32,
-            task.chain.watermark(),
-            i64::MAX,
-            None,
-        );
-        account(
-            shared,
-            &StepCounts {
-                derived_errors: counts.derived_errors,
-                dlq: counts.dlq,
-                ..Default::default()
-            },
-            &msgs,
-        );
-        out.extend(msgs.drain(..).map(|msg| {
-            (
-                msg,
-                Token {
-                    progress: Arc::clone(&task.progress),
-                    offset: unit,
-                    source_timestamp: super::context::now_ms(),
-                },
-            )
-        }));
+        derived(shared, step, out);
     }
 }
 
@@ -730,7 +605,7 @@ fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
         k.dlq.inc_by(c.dlq);
     }
     for msg in msgs {
-        if let Some(i) = msg.sink {
+        if let Dest::Sink(i) = msg.dest {
             k.sinks[i].inc();
         }
     }
@@ -738,16 +613,20 @@ fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
 
 /// Enqueues every message; while librdkafka's queue is full, serves
 /// delivery callbacks until there is room (backpressure).
-fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
+fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
     let plan = &*shared.plan;
-    for (msg, token) in out.drain(..) {
-        let topic = match msg.sink {
-            Some(i) => plan.sinks[i].topic.as_str(),
-            None => plan.dlq_topic.as_str(),
+    for (msg, source_ts) in out.drain(..) {
+        let topic = match msg.dest {
+            Dest::Sink(i) => plan.sinks[i].topic.as_str(),
+            Dest::Dlq => plan.dlq_topic.as_str(),
+            Dest::Repartition(_) => plan.repartition_topic().unwrap_or_default(),
         };
-        let mut rec = BaseRecord::with_opaque_to(topic, Box::new(token))
+        let mut rec = BaseRecord::with_opaque_to(topic, source_ts.max(0) as usize)
             .payload(&msg.payload)
             .timestamp(msg.timestamp);
+        if let Dest::Repartition(Some(p)) = msg.dest {
+            rec = rec.partition(p);
+        }
         if let Some(k) = &msg.key {
             rec = rec.key(k);
         }
@@ -762,9 +641,9 @@ fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, Token)>) {
                     shared.tick_clock();
                     shared.producer.poll(Duration::from_millis(10));
                 }
-                Err((e, r)) => {
+                Err((e, _)) => {
                     tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
-                    lock(&r.delivery_opaque.progress).fail(e.to_string());
+                    lock(&shared.failure).get_or_insert(format!("to `{topic}`: {e}"));
                     break;
                 }
             }

@@ -35,6 +35,13 @@ pub fn cluster(plan: &Plan, partitions: i32) -> Embedded {
     for t in &plan.topics {
         b.create_topic(t, partitions).expect("source topic");
     }
+    for t in plan
+        .changelog_topics()
+        .into_iter()
+        .chain(plan.repartition_topic().map(str::to_owned))
+    {
+        b.create_topic(&t, partitions).expect("state topic");
+    }
     for t in plan.output_topics() {
         b.create_topic(&t, 1).expect("output topic");
     }

@@ -26,6 +26,11 @@ impl Watermark {
         }
     }
 
+    /// The `max_out_of_orderness` bound, ms.
+    pub fn bound(&self) -> i64 {
+        self.max_out_of_orderness
+    }
+
     /// Current watermark in ms; `i64::MIN` before the first event.
     pub fn current(&self) -> i64 {
         self.max_event_time

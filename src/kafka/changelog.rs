@@ -1,0 +1,160 @@
+//! Changelog topics `weir.<pipeline>.<stage>.changelog` (DESIGN.md §3,
+//! State): the record format of window entries and markers, and reading
+//! whole partitions back at assignment.
+//!
+//! Every changelog record carries the header `weir.seq`: the number of the
+//! state write it belongs to. A write is confirmed when the checkpoint with
+//! that `seq` is in the checkpoint topic; on restore, entries of later
+//! (unconfirmed) writes are ignored and overwritten at the next commit.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Header carrying the state write number (decimal text).
+pub const SEQ_HEADER: &str = "weir.seq";
+
+/// The changelog topic of the window stage at `stage` of `pipeline`.
+pub fn topic(pipeline: &str, stage: usize) -> String {
+    format!("weir.{pipeline}.{stage}.changelog")
+}
+
+/// Headers of a changelog record of write `seq`.
+pub fn headers(seq: u64) -> OwnedHeaders {
+    let text = seq.to_string();
+    OwnedHeaders::new_with_capacity(1).insert(Header {
+        key: SEQ_HEADER,
+        value: Some(text.as_bytes()),
+    })
+}
+
+/// One record read back from a changelog partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Record key bytes.
+    pub key: Vec<u8>,
+    /// Payload; `None` for a tombstone.
+    pub payload: Option<Vec<u8>>,
+    /// The `weir.seq` header; 0 when missing.
+    pub seq: u64,
+}
+
+/// Errors reading a changelog.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangelogError {
+    /// The broker could not be read.
+    #[error("reading changelog partitions {parts:?}: {source}")]
+    Kafka {
+        /// The partitions being read, `topic/partition`.
+        parts: Vec<String>,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The end was not reached in time; a partial state must not be used.
+    #[error("reading changelog partitions {parts:?}: end not reached within {timeout:?}")]
+    Timeout {
+        /// The partitions not read to the end, `topic/partition`.
+        parts: Vec<String>,
+        /// The bound.
+        timeout: Duration,
+    },
+}
+
+/// Reads every record of the partitions `parts` from the beginning to the
+/// end as it stands now (blocking, bounded by `timeout`), in log order per
+/// partition. With `read_committed`, only committed transactions are read
+/// and the end is the last stable offset. Missing topics yield nothing.
+///
+/// # Errors
+/// [`ChangelogError`] when the broker cannot be read.
+pub fn read_partitions(
+    base: &ClientConfig,
+    parts: &[(String, i32)],
+    read_committed: bool,
+    timeout: Duration,
+) -> Result<Vec<LogRecord>, ChangelogError> {
+    let err = |source| ChangelogError::Kafka {
+        parts: parts.iter().map(|(t, p)| format!("{t}/{p}")).collect(),
+        source,
+    };
+    let mut cfg = base.clone();
+    cfg.set("group.id", "weir.changelog-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
+    let consumer: BaseConsumer = cfg.create().map_err(err)?;
+    let mut targets: HashMap<(String, i32), i64> = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for (topic, p) in parts {
+        let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
+        let exists = md.topics().iter().any(|t| {
+            t.name() == topic && t.error().is_none() && t.partitions().len() > *p as usize
+        });
+        if !exists {
+            continue;
+        }
+        let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
+        if high > low {
+            targets.insert((topic.clone(), *p), high - 1);
+            tpl.add_partition_offset(topic, *p, Offset::Beginning)
+                .map_err(err)?;
+        }
+    }
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&tpl).map_err(err)?;
+    let deadline = Instant::now() + timeout;
+    let take = |msg: &rdkafka::message::BorrowedMessage<'_>, out: &mut Vec<LogRecord>| {
+        let seq = msg
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == SEQ_HEADER))
+            .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+            .unwrap_or(0);
+        out.push(LogRecord {
+            topic: msg.topic().to_owned(),
+            partition: msg.partition(),
+            key: msg.key().unwrap_or_default().to_vec(),
+            payload: msg.payload().map(<[u8]>::to_vec),
+            seq,
+        });
+    };
+    while !targets.is_empty() && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let msg = msg.map_err(err)?;
+        take(&msg, &mut out);
+        let k = (msg.topic().to_owned(), msg.partition());
+        if targets.get(&k).is_some_and(|last| msg.offset() >= *last) {
+            targets.remove(&k);
+        }
+    }
+    if !targets.is_empty() {
+        return Err(ChangelogError::Timeout {
+            parts: targets.keys().map(|(t, p)| format!("{t}/{p}")).collect(),
+            timeout,
+        });
+    }
+    // Records of the last fetched batch beyond the reported high watermark
+    // (Tansu reports the last batch's base offset + 1) are already queued.
+    while let Some(Ok(msg)) = consumer.poll(Duration::from_millis(50)) {
+        take(&msg, &mut out);
+    }
+    Ok(out)
+}

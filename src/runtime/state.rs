@@ -1,0 +1,424 @@
+//! Commit and restore (DESIGN.md §3, Delivery and State).
+//!
+//! **Commit**, every `commit_interval`, at revoke and at shutdown:
+//! 1. flush the output producer: everything caused by the records processed
+//!    so far is acknowledged;
+//! 2. per partition, write the window entries that changed since the last
+//!    commit to the stage's changelog (partition = input partition), each
+//!    with the header `weir.seq` = this write's number, then a marker;
+//! 3. when those are acknowledged, write the checkpoint
+//!    `{offset, watermark, seq}`, which confirms the write;
+//! 4. when that is acknowledged, commit the offsets.
+//!
+//! A failed step stops the sequence; the records already queued are
+//! delivered later (librdkafka retries without end) and the next commit's
+//! checkpoint confirms them too.
+//!
+//! **Restore**, on assignment: read the checkpoints, then each assigned
+//! partition's changelog partitions from the beginning; entries of writes up
+//! to the checkpoint's `seq` rebuild the windows (the newest entry of a
+//! window wins, a tombstone removes it), entries of later writes were never
+//! confirmed and are overwritten at the next commit. Processing resumes at
+//! the checkpoint's offset with its watermark.
+
+use super::pipeline::{lock, PartitionTask, Shared};
+use crate::kafka::changelog::{self, LogRecord};
+use crate::kafka::checkpoint::{self, Checkpoint};
+use crate::operator::window::state::{entry_key, marker_key, parse_entry_key};
+use crate::operator::window::{StateChange, WindowEntry};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type PartKey = (Arc<str>, i32);
+
+impl Shared {
+    /// Runs the commit sequence for every assigned partition, or only those
+    /// of `only`. Returns whether the offsets were committed.
+    pub(super) fn commit_state<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        only: Option<&[PartKey]>,
+        mode: CommitMode,
+    ) -> bool {
+        self.tick_clock();
+        if let Err(e) = self.producer.flush(self.shutdown_timeout) {
+            tracing::warn!(pipeline = %self.plan.name, error = %e, "outputs not acknowledged yet; commit deferred");
+            return false;
+        }
+        if lock(&self.failure).is_some() {
+            return false;
+        }
+        let cps = self.write_changes(only);
+        if cps.is_empty() {
+            return true;
+        }
+        if !self.flush_state("changelog") {
+            return false;
+        }
+        for ((t, p), cp) in &cps {
+            let key = checkpoint::key(t, *p);
+            let payload = serde_json::to_vec(cp).unwrap_or_default();
+            self.send_state(
+                &self.plan.checkpoint_topic,
+                None,
+                &key,
+                Some(&payload),
+                None,
+            );
+        }
+        if !self.flush_state("checkpoint") {
+            return false;
+        }
+        let mut tpl = TopicPartitionList::new();
+        {
+            let mut parts = lock(&self.partitions);
+            for (k, cp) in &cps {
+                if let Some(t) = parts.get_mut(k) {
+                    t.last_checkpoint = Some(cp.clone());
+                }
+                let _ = tpl.add_partition_offset(&k.0, k.1, Offset::Offset(cp.offset));
+            }
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.metrics
+                    .commits
+                    .with_label_values(&[&self.plan.name])
+                    .inc();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(pipeline = %self.plan.name, error = %e, "offset commit failed");
+                false
+            }
+        }
+    }
+
+    /// Step 2: queues every partition's changed entries and marker; returns
+    /// the checkpoints to write once they are acknowledged.
+    fn write_changes(&self, only: Option<&[PartKey]>) -> Vec<(PartKey, Checkpoint)> {
+        let mut parts = lock(&self.partitions);
+        let mut cps = Vec::new();
+        let (mut entries, mut bytes, mut written) = (0usize, 0usize, 0u64);
+        let now = super::context::now_ms();
+        for (k, t) in parts.iter_mut() {
+            entries += t.chain.open_windows();
+            bytes += t.chain.state_bytes();
+            let wm = t.chain.watermark();
+            if wm > i64::MIN {
+                let labels = [self.plan.name.as_str(), &*k.0, &k.1.to_string()];
+                self.metrics.watermark_ms.with_label_values(&labels).set(wm);
+                self.metrics
+                    .watermark_lag
+                    .with_label_values(&labels)
+                    .set((now - wm) as f64 / 1000.0);
+            }
+            if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
+                continue;
+            }
+            let changes = t.chain.take_changes();
+            if !changes.is_empty() {
+                t.seq += 1;
+                written += self.send_changes(k.1, t, changes);
+            }
+            let cp = Checkpoint {
+                offset: t.next_offset,
+                watermark: wm,
+                seq: t.seq,
+                upstream: Default::default(),
+            };
+            if t.last_checkpoint.as_ref() != Some(&cp) {
+                cps.push((k.clone(), cp));
+            }
+        }
+        let n = self.plan.name.as_str();
+        self.metrics
+            .windows_open
+            .with_label_values(&[n])
+            .set(entries as i64);
+        self.metrics
+            .state_entries
+            .with_label_values(&[n])
+            .set(entries as i64);
+        self.metrics
+            .state_bytes
+            .with_label_values(&[n])
+            .set(bytes as i64);
+        self.metrics
+            .changelog_records
+            .with_label_values(&[n])
+            .inc_by(written);
+        cps
+    }
+
+    /// Queues one partition's changes and marker; returns the record count.
+    fn send_changes(
+        &self,
+        partition: i32,
+        t: &PartitionTask,
+        changes: Vec<(usize, StateChange)>,
+    ) -> u64 {
+        let headers = changelog::headers(t.seq);
+        let mut stages = HashSet::new();
+        let mut n = 0;
+        for (stage, change) in changes {
+            let topic = changelog::topic(&self.plan.name, stage);
+            stages.insert(stage);
+            let (key, payload) = match change {
+                StateChange::Put(e) => (
+                    entry_key(&t.source, stage, &e.key.to_string(), e.start),
+                    Some(serde_json::to_vec(&e).unwrap_or_default()),
+                ),
+                StateChange::Remove { key, start } => {
+                    (entry_key(&t.source, stage, &key, start), None)
+                }
+            };
+            self.send_state(
+                &topic,
+                Some(partition),
+                &key,
+                payload.as_deref(),
+                Some(headers.clone()),
+            );
+            n += 1;
+        }
+        let marker = serde_json::json!({
+            "offset": t.next_offset,
+            "watermark": t.chain.watermark(),
+            "seq": t.seq,
+        })
+        .to_string();
+        for stage in stages {
+            let topic = changelog::topic(&self.plan.name, stage);
+            self.send_state(
+                &topic,
+                Some(partition),
+                &marker_key(&t.source),
+                Some(marker.as_bytes()),
+                Some(headers.clone()),
+            );
+            n += 1;
+        }
+        n
+    }
+
+    fn send_state(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: Option<&[u8]>,
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) {
+        let mut rec = BaseRecord::to(topic).key(key);
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        if let Some(p) = payload {
+            rec = rec.payload(p);
+        }
+        if let Some(h) = headers {
+            rec = rec.headers(h);
+        }
+        loop {
+            match self.state_producer.send(rec) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    rec = r;
+                    self.state_producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => {
+                    lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued state record is acknowledged.
+    fn flush_state(&self, what: &str) -> bool {
+        match self.state_producer.flush(self.shutdown_timeout) {
+            Ok(()) if lock(&self.failure).is_none() => true,
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(pipeline = %self.plan.name, error = %e, "{what} not acknowledged yet; commit deferred");
+                false
+            }
+        }
+    }
+
+    /// Assignment: builds each partition's chain, restores its state from
+    /// the checkpoint and changelog, and sets the fetch positions.
+    pub(super) fn on_assign(&self, tpl: &mut TopicPartitionList) {
+        let started = Instant::now();
+        let cps = match checkpoint::read_all(
+            &self.reader_config,
+            &self.plan.checkpoint_topic,
+            Duration::from_secs(30),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                // Without the checkpoints, state cannot be restored safely.
+                lock(&self.failure).get_or_insert(e.to_string());
+                HashMap::new()
+            }
+        };
+        let mut tasks = HashMap::new();
+        let mut reads = Vec::new();
+        for el in tpl.elements() {
+            let (topic, partition) = (el.topic(), el.partition());
+            let mut chain = self.new_chain(topic);
+            let cp = cps.get(&checkpoint::key(topic, partition)).cloned();
+            if let Some(cp) = &cp {
+                chain.restore_watermark(self.plan.max_out_of_orderness, cp.watermark);
+            }
+            for s in chain.window_stages() {
+                reads.push((changelog::topic(&self.plan.name, s), partition));
+            }
+            let source = format!("{topic}/{partition}");
+            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
+            tasks.insert(
+                source.clone(),
+                (
+                    (Arc::<str>::from(topic), partition),
+                    PartitionTask {
+                        next_offset: cp.as_ref().map_or(-1, |c| c.offset),
+                        seq: cp.as_ref().map_or(0, |c| c.seq),
+                        last_record: (Instant::now(), chain.watermark()),
+                        chain,
+                        last_checkpoint: cp,
+                        source,
+                    },
+                ),
+            );
+        }
+        reads.sort();
+        reads.dedup();
+        if !reads.is_empty() {
+            match changelog::read_partitions(
+                &self.reader_config,
+                &reads,
+                false,
+                Duration::from_secs(120),
+            ) {
+                Ok(records) => {
+                    let bytes: usize = records
+                        .iter()
+                        .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
+                        .sum();
+                    let n = records.len();
+                    let windows = restore_into(&mut tasks, records);
+                    let secs = started.elapsed().as_secs_f64();
+                    self.metrics
+                        .restore_seconds
+                        .with_label_values(&[&self.plan.name])
+                        .set(secs);
+                    tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
+                }
+                Err(e) => {
+                    lock(&self.failure).get_or_insert(e.to_string());
+                }
+            }
+        }
+        let mut parts = lock(&self.partitions);
+        for (_, (k, task)) in tasks {
+            if task.next_offset >= 0 {
+                let _ = tpl.set_partition_offset(&k.0, k.1, Offset::Offset(task.next_offset));
+            }
+            parts.insert(k, task);
+        }
+    }
+
+    /// Revocation: commit the state of the revoked partitions and forget
+    /// them. Open windows are not emitted: the next owner restores them.
+    pub(super) fn on_revoke<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        tpl: &TopicPartitionList,
+    ) {
+        let revoked: Vec<PartKey> = {
+            let parts = lock(&self.partitions);
+            tpl.elements()
+                .iter()
+                .filter_map(|e| {
+                    parts
+                        .keys()
+                        .find(|(t, p)| &**t == e.topic() && *p == e.partition())
+                        .cloned()
+                })
+                .collect()
+        };
+        self.commit_state(consumer, Some(&revoked), CommitMode::Sync);
+        let mut parts = lock(&self.partitions);
+        for k in &revoked {
+            parts.remove(k);
+            tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
+        }
+    }
+}
+
+/// Applies changelog records to the tasks (by source `topic/partition`):
+/// confirmed entries are restored, unconfirmed ones marked for rewrite.
+/// Returns the number of windows restored.
+fn restore_into(
+    tasks: &mut HashMap<String, (PartKey, PartitionTask)>,
+    records: Vec<LogRecord>,
+) -> usize {
+    type Slot = (usize, String, i64);
+    let mut confirmed: HashMap<String, HashMap<Slot, Option<WindowEntry>>> = HashMap::new();
+    let mut unconfirmed: HashMap<String, Vec<(usize, Value, i64)>> = HashMap::new();
+    for r in records {
+        let Some((source, stage, key, start)) = parse_entry_key(&r.key) else {
+            continue; // a marker
+        };
+        let Some((_, task)) = tasks.get(&source) else {
+            continue; // another input topic sharing this changelog partition
+        };
+        if r.seq > task.seq {
+            unconfirmed
+                .entry(source)
+                .or_default()
+                .push((stage, key, start));
+            continue;
+        }
+        let entry = match r
+            .payload
+            .as_deref()
+            .map(serde_json::from_slice::<WindowEntry>)
+        {
+            None => None,
+            Some(Ok(e)) => Some(e),
+            Some(Err(e)) => {
+                tracing::error!(%source, stage, error = %e, "unreadable changelog entry skipped");
+                continue;
+            }
+        };
+        confirmed
+            .entry(source)
+            .or_default()
+            .insert((stage, key.to_string(), start), entry);
+    }
+    let mut n = 0;
+    for (source, (_, task)) in tasks.iter_mut() {
+        for ((stage, _, _), e) in confirmed.remove(source).unwrap_or_default() {
+            if let Some(e) = e {
+                task.chain.restore_window(stage, e);
+                n += 1;
+            }
+        }
+        for (stage, key, start) in unconfirmed.remove(source).unwrap_or_default() {
+            task.chain.mark_unconfirmed(stage, &key, start);
+        }
+    }
+    n
+}
