@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::http::Health;
+use weir::kafka::embedded::Embedded;
 use weir::metrics::Metrics;
+use weir::plan::Plan;
 use weir::runtime::daemon::shutdown_channel;
 use weir::runtime::run_pipeline;
 
@@ -129,24 +131,7 @@ sinks: [{topic: enriched}]
 async fn two_instances_share_partitions_and_their_union_is_exact() {
     let plan = plan(ENRICH);
     let b = cluster(&plan, 4);
-    let (tx, _) = shutdown_channel();
-    let health = [Arc::new(Health::default()), Arc::new(Health::default())];
-    let mut tasks = Vec::new();
-    for h in &health {
-        let (p, o, h, rx) = (
-            Arc::clone(&plan),
-            options(&b, None),
-            Arc::clone(h),
-            tx.subscribe(),
-        );
-        tasks.push(tokio::spawn(run_pipeline(p, o, Metrics::new(), h, rx)));
-        // Second member joins after the first has its assignment.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while health.iter().take(tasks.len()).any(|h| h.check().is_err()) {
-            assert!(Instant::now() < deadline, "members did not join");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let (tx, tasks) = start_members(&plan, &b, 2).await;
     let input: Vec<_> = (0..400)
         .map(|n| {
             (
@@ -254,25 +239,7 @@ async fn restart_mid_stream_resumes_from_checkpoint_without_partial_windows() {
 
     // First run: half the input, then a graceful stop.
     produce(&b, "clicks", &as_input(&events[..1_000]));
-    let metrics = Metrics::new();
-    let (tx, rx) = shutdown_channel();
-    let first = tokio::spawn(run_pipeline(
-        Arc::clone(&plan),
-        options(&b, None),
-        metrics.clone(),
-        Arc::new(Health::default()),
-        rx,
-    ));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metrics.records_in.with_label_values(&["clicks"]).get() < 1_000 {
-        assert!(
-            Instant::now() < deadline,
-            "first run did not read its input"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tx.send(true).unwrap();
-    first.await.unwrap().expect("first run stops cleanly");
+    run_until_read(&plan, &b, 1_000).await;
     let after_first = count(&b, "clicks-per-user");
     assert!(after_first > 0, "some windows closed in the first run");
 
@@ -469,4 +436,226 @@ async fn policy_fail_stops_the_pipeline_naming_the_record() {
         .expect_err("the restart meets the bad record again");
     assert_eq!(again.to_string(), text);
     assert_eq!(count(&b, "priced"), 1);
+}
+
+const VISITS: &str = "name: visits
+source:
+  topics: [visits]
+  event_time: {path: $.ts, unit: ms}
+  watermark: {max_out_of_orderness: 5s}
+stages:
+  - key_by: value.user
+  - window:
+      session: {gap: 30s}
+      aggregate:
+        n: count()
+        total: sum(value.amount)
+        last_page: last(value.page)
+sinks: [{topic: sessions}]
+";
+
+/// Visits of 8 users spread round-robin over 4 partitions (not by user),
+/// time-ordered within each partition, then a sentinel per partition an
+/// hour later that closes every session.
+fn visits() -> Vec<(i32, Option<String>, String)> {
+    let mut t = 1_700_000_000_000i64;
+    let mut v: Vec<(i32, Option<String>, String)> = (0..1_200i64)
+        .map(|n| {
+            t += (n * 7919) % 3_000;
+            if n % 150 == 149 {
+                t += 60_000; // every user's session ends
+            }
+            let user = format!("u{}", (n * 5) % 8);
+            let e = json!({"user": user, "ts": t, "amount": n % 10, "page": format!("p{n}")});
+            ((n % 4) as i32, Some(user), e.to_string())
+        })
+        .collect();
+    for p in 0..4 {
+        let e = json!({"user": "zz", "ts": t + 3_600_000, "amount": 0, "page": "end"});
+        v.push((p, Some("zz".into()), e.to_string()));
+    }
+    v
+}
+
+/// Sessions computed in one batch: per user, events sorted by time, split
+/// where the gap exceeds 30 s.
+fn batch_sessions(input: &[(i32, Option<String>, String)]) -> BTreeMap<(String, i64), Value> {
+    let mut by_user: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (_, _, e) in input {
+        let v: Value = serde_json::from_str(e).unwrap();
+        by_user
+            .entry(v["user"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(v);
+    }
+    let mut out = BTreeMap::new();
+    for (user, mut evs) in by_user.into_iter().filter(|(u, _)| u != "zz") {
+        evs.sort_by_key(|e| e["ts"].as_i64());
+        let mut session: Vec<Value> = Vec::new();
+        let mut emit = |s: &mut Vec<Value>| {
+            if let (Some(f), Some(l)) = (s.first(), s.last()) {
+                let start = f["ts"].as_i64().unwrap();
+                let total: i64 = s.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+                out.insert(
+                    (user.clone(), start),
+                    json!({"key": user, "window": {"start": start, "end": l["ts"].as_i64().unwrap() + 30_000},
+                           "n": s.len(), "total": total, "last_page": l["page"]}),
+                );
+            }
+            s.clear();
+        };
+        for e in evs {
+            if session
+                .last()
+                .is_some_and(|l| e["ts"].as_i64().unwrap() - l["ts"].as_i64().unwrap() > 30_000)
+            {
+                emit(&mut session);
+            }
+            session.push(e);
+        }
+        emit(&mut session);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repartition_makes_session_windows_exact_with_keys_spread_over_partitions() {
+    let plan = plan(VISITS);
+    assert_eq!(plan.repartition_topic(), Some("weir.visits.0.repartition"));
+    let b = cluster(&plan, 4);
+    let (tx, tasks) = start_members(&plan, &b, 2).await;
+    let input = visits();
+    produce(&b, "visits", &input);
+    let expected = batch_sessions(&input);
+    assert_eq!(expected.len(), 65, "8 or 9 sessions of each of 8 users");
+    let got = read(&b, "sessions", expected.len(), Duration::from_secs(60));
+    tx.send(true).unwrap();
+    let mut per_member = Vec::new();
+    for t in tasks {
+        per_member.push(t.await.unwrap().expect("member stops cleanly"));
+    }
+    let got: BTreeMap<(String, i64), Value> = got
+        .into_iter()
+        .map(|(_, v)| {
+            let k = (
+                v["key"].as_str().unwrap().to_owned(),
+                v["window"]["start"].as_i64().unwrap(),
+            );
+            (k, v)
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len(), "one result per session");
+    for (k, want) in &expected {
+        assert_eq!(got.get(k), Some(want), "session {k:?}");
+    }
+    assert_eq!(
+        count(&b, "sessions") as usize,
+        expected.len(),
+        "no duplicates without a crash"
+    );
+    let late: u64 = per_member.iter().map(|s| s.late).sum();
+    assert_eq!(late, 0, "markers keep on-time records from looking late");
+    assert!(
+        per_member.iter().all(|s| s.records_in > 0),
+        "both members processed partitions: {per_member:?}"
+    );
+    assert_eq!(per_member.iter().map(|s| s.records_in).sum::<u64>(), 1_204);
+}
+
+/// The mock cluster does not fence (a second `InitProducerId` of a
+/// transactional id gets a new producer id); fencing after `kill -9` is
+/// tested on Tansu.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_restart_gives_read_committed_readers_each_window_once() {
+    let plan = plan(&CLICKS.replace("sinks:", "delivery: exactly_once\nsinks:"));
+    let b = cluster(&plan, 1);
+    let events = clicks(11, 2_000);
+    let input: Vec<_> = events.iter().map(|e| (0, None, e.to_string())).collect();
+
+    // First run: half the input in transactions, then a graceful stop.
+    produce(&b, "clicks", &input[..1_000]);
+    run_until_read(&plan, &b, 1_000).await;
+
+    // Second run, same instance id: the rest, to the end, windows flushed.
+    produce(&b, "clicks", &input[1_000..]);
+    let second = run_to_end(&plan, &b, "clicks", 1)
+        .await
+        .expect("second run");
+    assert_eq!(second.records_in, 1_000, "resumed at the committed offsets");
+
+    let expected = batch_hopping(&events);
+    let got = read_committed(
+        &b,
+        "clicks-per-user",
+        expected.len() + 1,
+        Duration::from_secs(5),
+    );
+    let mut seen: HashMap<(i64, String), usize> = HashMap::new();
+    for v in &got {
+        let k = (
+            v["window"]["start"].as_i64().unwrap(),
+            v["key"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(
+            expected.get(&k),
+            Some(v),
+            "every committed output is a whole, correct window"
+        );
+        *seen.entry(k).or_default() += 1;
+    }
+    assert_eq!(seen.len(), expected.len(), "every window is emitted");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "read_committed sees each window exactly once"
+    );
+}
+
+/// Runs `plan` until it has read `n` records, then stops it gracefully.
+async fn run_until_read(plan: &Arc<Plan>, b: &Embedded, n: u64) {
+    let metrics = Metrics::new();
+    let (tx, rx) = shutdown_channel();
+    let run = tokio::spawn(run_pipeline(
+        Arc::clone(plan),
+        options(b, None),
+        metrics.clone(),
+        Arc::new(Health::default()),
+        rx,
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics.records_in.with_label_values(&[&plan.name]).get() < n {
+        assert!(Instant::now() < deadline, "the run did not read its input");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tx.send(true).unwrap();
+    run.await.unwrap().expect("the run stops cleanly");
+}
+
+type Member = tokio::task::JoinHandle<Result<weir::runtime::Summary, weir::runtime::RuntimeError>>;
+
+/// Starts `n` members of `plan`'s group, each after the previous one has
+/// its assignment; they stop when the returned sender sends `true`.
+async fn start_members(
+    plan: &Arc<Plan>,
+    b: &Embedded,
+    n: usize,
+) -> (tokio::sync::watch::Sender<bool>, Vec<Member>) {
+    let (tx, _) = shutdown_channel();
+    let health: Vec<Arc<Health>> = (0..n).map(|_| Arc::new(Health::default())).collect();
+    let mut tasks = Vec::new();
+    for h in &health {
+        let (p, o, h, rx) = (
+            Arc::clone(plan),
+            options(b, None),
+            Arc::clone(h),
+            tx.subscribe(),
+        );
+        tasks.push(tokio::spawn(run_pipeline(p, o, Metrics::new(), h, rx)));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while health.iter().take(tasks.len()).any(|h| h.check().is_err()) {
+            assert!(Instant::now() < deadline, "members did not join");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (tx, tasks)
 }

@@ -180,6 +180,7 @@ async fn dev(
         commit_interval: Duration::from_millis(500),
         shutdown_timeout: Duration::from_secs(10),
         finish_at: (!args.follow).then_some(ends),
+        instance: "dev".to_owned(),
     };
     let result = run_all(plans, opts, metrics, health, tx).await;
 

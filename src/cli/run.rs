@@ -80,6 +80,11 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
             commit_interval: d.commit_interval.as_duration(),
             shutdown_timeout: d.shutdown_timeout.as_duration(),
             finish_at: None,
+            instance: d
+                .instance_id
+                .clone()
+                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+                .unwrap_or_else(|| "weir".to_owned()),
         };
         match run_all(plans, opts, metrics, health, tx).await {
             Ok(_) => 0,

@@ -59,13 +59,15 @@ pub struct CheckpointError {
 }
 
 /// Reads the newest checkpoint of every key in `topic` (blocking, bounded by
-/// `timeout`). A missing topic yields no checkpoints.
+/// `timeout`); with `read_committed`, only those of committed transactions.
+/// A missing topic yields no checkpoints.
 ///
 /// # Errors
 /// [`CheckpointError`] when the broker cannot be read.
 pub fn read_all(
     base: &ClientConfig,
     topic: &str,
+    read_committed: bool,
     timeout: Duration,
 ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
     let err = |source| CheckpointError {
@@ -77,6 +79,9 @@ pub fn read_all(
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.queue.backoff.ms", "10");
+    if read_committed {
+        cfg.set("isolation.level", "read_committed");
+    }
     let consumer: BaseConsumer = cfg.create().map_err(err)?;
     let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
     let mut targets = HashMap::new();

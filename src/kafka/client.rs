@@ -52,6 +52,24 @@ pub fn consumer(
     c
 }
 
+/// Makes a producer config transactional with `id`: transactions time out
+/// after 60 s, and records wait at most that long (librdkafka requires
+/// `message.timeout.ms` ≤ `transaction.timeout.ms`), unless set in
+/// `kafka.client`.
+pub fn transactional(c: &mut ClientConfig, id: &str) {
+    c.set("transactional.id", id);
+    if c.get("transaction.timeout.ms").is_none() {
+        c.set("transaction.timeout.ms", "60000");
+    }
+    let t = c
+        .get("transaction.timeout.ms")
+        .unwrap_or("60000")
+        .to_owned();
+    if c.get("message.timeout.ms").is_none_or(|m| m == "0") {
+        c.set("message.timeout.ms", t);
+    }
+}
+
 /// Producer settings: idempotent (ordered, no duplicates from retries),
 /// acks from all in-sync replicas, no delivery timeout (a record is never
 /// given up on; broker trouble stalls instead of losing), Java-compatible

@@ -19,6 +19,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A repartition: stages `..=after` run on the source partitions and end
+/// in `topic`, keyed by the new key; stages after it run on the partitions
+/// of `topic` (DESIGN.md §3, Keys and partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repartition {
+    /// Index of the `key_by` stage whose output is repartitioned.
+    pub after: usize,
+    /// `weir.<pipeline>.<after>.repartition`.
+    pub topic: String,
+}
+
 /// An executable pipeline.
 #[derive(Clone)]
 pub struct Plan {
@@ -61,6 +72,8 @@ pub struct Plan {
     pub raw_passthrough: bool,
     /// Compacted topic holding per-partition checkpoints.
     pub checkpoint_topic: String,
+    /// Where a `key_by` followed by a window splits the pipeline.
+    pub repartition: Option<Repartition>,
     /// The CEL environment the plan was compiled in.
     pub env: CelEnv,
     /// The spec, for `weir test`.
@@ -82,7 +95,7 @@ impl Plan {
 
     /// The repartition topic, when a `key_by` precedes a window.
     pub fn repartition_topic(&self) -> Option<&str> {
-        None
+        self.repartition.as_ref().map(|r| r.topic.as_str())
     }
 
     /// Every topic this pipeline writes to: sinks, DLQ (when used), checkpoint.
@@ -326,12 +339,6 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             key,
         });
     }
-    if spec.delivery == Delivery::ExactlyOnce {
-        err(
-            "delivery",
-            "exactly_once is not available yet (expected at_least_once)".into(),
-        );
-    }
     if spec.errors.dlq_topic.is_some() && spec.errors.policy != ErrorPolicy::Dlq && !uses_dlq {
         err("errors.dlq_topic", "set but nothing writes to the DLQ (expected `policy: dlq` or a window with `late: dlq`)".into());
     }
@@ -349,9 +356,17 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         consumer.insert(k.clone(), crate::spec::daemon::property_value(v));
     }
 
+    let repartition = find_repartition(&stages, &spec.name);
+    if let Err(i) = repartition {
+        err(
+            &format!("stages[{i}]"),
+            "a second key_by before a window needs a second repartition, which weir does not do (expected at most one key_by followed by windows)".into(),
+        );
+    }
     if !errs.is_empty() {
         return Err(SpecErrors(errs));
     }
+    let repartition = repartition.ok().flatten();
     let name = spec.name.clone();
     let raw_passthrough =
         stages.is_empty() && sinks.iter().all(|s| s.when.is_none() && s.key.is_none());
@@ -390,6 +405,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         delivery: spec.delivery,
         raw_passthrough,
         checkpoint_topic: format!("weir.{name}.checkpoint"),
+        repartition,
         env: env.clone(),
         spec: spec.clone(),
         file: loaded.file.clone(),
@@ -404,6 +420,32 @@ impl std::fmt::Debug for Plan {
             .field("group_id", &self.group_id)
             .finish_non_exhaustive()
     }
+}
+
+/// The repartition of a stage list: the last `key_by` before the first
+/// window that follows a `key_by`. `Err(i)` when stage `i` is another
+/// `key_by` followed by a window after that (a second repartition).
+fn find_repartition(stages: &[Stage], name: &str) -> Result<Option<Repartition>, usize> {
+    let mut last_key_by = None;
+    let mut found: Option<usize> = None;
+    for (i, s) in stages.iter().enumerate() {
+        match s {
+            Stage::KeyBy(_) => last_key_by = Some(i),
+            Stage::Window(_) => {
+                if let Some(k) = last_key_by.take() {
+                    if found.is_some() {
+                        return Err(k);
+                    }
+                    found = Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found.map(|after| Repartition {
+        after,
+        topic: format!("weir.{name}.{after}.repartition"),
+    }))
 }
 
 /// Parses `emit`: `final`, `update` or `{every: D}`.

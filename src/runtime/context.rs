@@ -21,6 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// before committing past it.
 pub type Failure = Arc<Mutex<Option<String>>>;
 
+/// The delivery opaque of a changelog or checkpoint record sent through
+/// the transactional output producer (no latency to observe).
+pub const STATE_RECORD: usize = usize::MAX;
+
 /// Producer context of the output producer: acknowledgements feed the
 /// latency histogram; a failure is kept in [`Failure`]. The delivery opaque
 /// is the source record's Kafka timestamp (ms), no allocation per record.
@@ -54,6 +58,7 @@ impl ProducerContext for AckContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, source_timestamp: usize) {
         match result {
+            Ok(_) if source_timestamp == STATE_RECORD => {}
             Ok(_) => {
                 let now = self.clock.load(std::sync::atomic::Ordering::Relaxed);
                 let age = (now - source_timestamp as i64).max(0) as f64 / 1000.0;

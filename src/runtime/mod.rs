@@ -5,6 +5,7 @@ pub mod context;
 pub mod daemon;
 pub mod output;
 pub mod pipeline;
+pub mod repartition;
 pub mod state;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

@@ -8,10 +8,11 @@
 
 use super::context::{AckContext, Failure, StateContext, WeirContext};
 use super::output::{collect, handle_error, Dest, Original, OutMsg, StepCounts};
+use super::repartition::{self, Incoming};
 use crate::codec::RawMessage;
 use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
-use crate::kafka::checkpoint::Checkpoint;
+use crate::kafka::checkpoint::{Checkpoint, Upstream};
 use crate::kafka::client;
 use crate::metrics::{Metrics, PipelineCounters};
 use crate::operator::chain::{Outcome, RecordError, StepResult};
@@ -25,7 +26,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -42,6 +43,9 @@ pub struct RunOptions {
     /// `weir dev`: end offsets of the input; when every partition reaches
     /// its end, flush all windows, commit and stop.
     pub finish_at: Option<HashMap<(String, i32), i64>>,
+    /// Stable instance name; with `exactly_once` the transactional id is
+    /// `<group id>.<instance>`.
+    pub instance: String,
 }
 
 /// Why a pipeline stopped with an error.
@@ -99,6 +103,14 @@ pub(super) struct PartitionTask {
     pub(super) source: String,
     /// When the last record arrived (for `idle_timeout`), and the watermark then.
     pub(super) last_record: (Instant, i64),
+    /// The input is the repartition topic (the downstream segment).
+    pub(super) repartitioned: bool,
+    /// Downstream: what each upstream partition has sent (markers, offsets).
+    pub(super) upstream: BTreeMap<String, Upstream>,
+    /// Upstream: the watermark last sent as a marker.
+    pub(super) marker_sent: i64,
+    /// Downstream, `weir dev`: upstream partitions that sent their end marker.
+    pub(super) ended: std::collections::BTreeSet<String>,
 }
 
 /// State shared between the processing task and the consumer callbacks.
@@ -120,6 +132,14 @@ pub struct Shared {
     /// Set when librdkafka reports every broker down; cleared by the next
     /// fetched record or successful commit.
     brokers_down: std::sync::atomic::AtomicBool,
+    /// Every source partition (`topic/partition`): the upstream partitions
+    /// whose markers a repartition partition waits for.
+    pub(super) upstream_sources: Vec<String>,
+    /// Partitions of the repartition topic.
+    pub(super) repartition_partitions: i32,
+    /// `delivery: exactly_once`: `producer` is transactional and carries
+    /// the state records too.
+    pub(super) eos: bool,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -169,14 +189,21 @@ impl Shared {
         }
     }
 
-    /// A new chain for an input partition of `topic`.
-    pub(super) fn new_chain(&self, _topic: &str) -> Chain {
-        Chain::new(
+    /// A new chain for an input partition of `topic`: the whole pipeline,
+    /// or with a repartition, the segment before it (source topics) or
+    /// after it (the repartition topic).
+    pub(super) fn new_chain(&self, topic: &str) -> Chain {
+        let chain = Chain::new(
             &self.plan.env,
             Arc::clone(&self.plan.stages),
             Arc::clone(&self.plan.sinks),
             self.plan.max_out_of_orderness,
-        )
+        );
+        match &self.plan.repartition {
+            None => chain,
+            Some(r) if r.topic == topic => chain.segment(r.after + 1, None),
+            Some(r) => chain.segment(0, Some(r.after + 1)),
+        }
     }
 
     /// The first failure that must stop the pipeline.
@@ -211,19 +238,17 @@ pub async fn run_pipeline(
     health.set(&plan.name, false);
 
     let base = client::base(&opts.kafka);
-    let input_partitions = {
+    let sources: Vec<(String, i32)> = {
         let cfg = base.clone();
         let plan = Arc::clone(&plan);
         tokio::task::spawn_blocking(move || {
             crate::kafka::admin::topic_partitions(&cfg, Duration::from_secs(30)).map(|all| {
-                all.iter()
+                all.into_iter()
                     .filter(|(t, _)| {
                         plan.topics.contains(t)
                             || (plan.pattern.is_some() && !t.starts_with("weir."))
                     })
-                    .map(|(_, n)| *n)
-                    .max()
-                    .unwrap_or(1)
+                    .collect()
             })
         })
         .await
@@ -233,6 +258,12 @@ pub async fn run_pipeline(
             source,
         })?
     };
+    let input_partitions = sources.iter().map(|(_, n)| *n).max().unwrap_or(1);
+    let mut upstream_sources: Vec<String> = sources
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| format!("{t}/{p}")))
+        .collect();
+    upstream_sources.sort();
     ensure_topics(
         &base,
         &output_topics(&plan, input_partitions),
@@ -246,7 +277,15 @@ pub async fn run_pipeline(
 
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(super::context::now_ms()));
     let failure: Failure = Arc::default();
-    let producer: BaseProducer<AckContext> = client::producer(&opts.kafka)
+    let eos = plan.delivery == crate::spec::Delivery::ExactlyOnce;
+    let mut producer_config = client::producer(&opts.kafka);
+    if eos {
+        client::transactional(
+            &mut producer_config,
+            &format!("{}.{}", plan.group_id, opts.instance),
+        );
+    }
+    let producer: BaseProducer<AckContext> = producer_config
         .create_with_context(AckContext {
             latency: metrics.latency(&plan.name),
             clock: Arc::clone(&clock),
@@ -254,6 +293,16 @@ pub async fn run_pipeline(
             failure: Arc::clone(&failure),
         })
         .map_err(kerr("create producer"))?;
+    if eos {
+        // Fences an earlier instance with the same transactional id and
+        // aborts its open transaction.
+        producer
+            .init_transactions(Duration::from_secs(60))
+            .map_err(kerr("init transactions"))?;
+        producer
+            .begin_transaction()
+            .map_err(kerr("begin transaction"))?;
+    }
     let state_producer: BaseProducer<StateContext> = client::producer(&opts.kafka)
         .create_with_context(StateContext {
             pipeline: name.clone(),
@@ -273,9 +322,15 @@ pub async fn run_pipeline(
         counters,
         failure,
         brokers_down: std::sync::atomic::AtomicBool::new(false),
+        upstream_sources,
+        repartition_partitions: input_partitions,
+        eos,
     });
     let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
     cfg.set("statistics.interval.ms", "5000");
+    if eos {
+        cfg.set("isolation.level", "read_committed");
+    }
     let consumer: StreamConsumer<WeirContext> = cfg
         .create_with_context(WeirContext {
             shared: Arc::downgrade(&shared),
@@ -283,11 +338,12 @@ pub async fn run_pipeline(
             pipeline: name.clone(),
         })
         .map_err(kerr("create consumer"))?;
-    match &plan.pattern {
-        Some(p) => consumer.subscribe(&[p.as_str()]),
-        None => consumer.subscribe(&plan.topics.iter().map(String::as_str).collect::<Vec<_>>()),
-    }
-    .map_err(kerr("subscribe"))?;
+    let mut topics: Vec<&str> = match &plan.pattern {
+        Some(p) => vec![p.as_str()],
+        None => plan.topics.iter().map(String::as_str).collect(),
+    };
+    topics.extend(plan.repartition_topic());
+    consumer.subscribe(&topics).map_err(kerr("subscribe"))?;
     tracing::info!(pipeline = %name, group = %plan.group_id, "pipeline started");
 
     let mut tick = tokio::time::interval(opts.commit_interval);
@@ -299,15 +355,17 @@ pub async fn run_pipeline(
     let mut scratch = Vec::new();
     let mut since_poll = 0u32;
     let mut idle_check = Instant::now();
+    let mut ends_sent = false;
     let result = loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break Ok(()),
             _ = ack_tick.tick() => {
                 shared.poll_producer();
-                if plan.idle_timeout.is_some() && idle_check.elapsed() >= Duration::from_millis(100) {
+                if idle_check.elapsed() >= Duration::from_millis(100) {
                     idle_check = Instant::now();
                     advance_idle(&shared, &mut out);
+                    send_markers(&shared, &mut out, false);
                     send_all(&shared, &mut out);
                 }
             }
@@ -317,7 +375,7 @@ pub async fn run_pipeline(
                     break Err(RuntimeError::Delivery { pipeline: name.clone(), message: m });
                 }
                 shared.commit_state(&consumer, None, CommitMode::Async);
-                if finished(&shared, &opts) {
+                if finished(&shared, &opts, &mut ends_sent) {
                     break Ok(());
                 }
             }
@@ -341,7 +399,7 @@ pub async fn run_pipeline(
                                 since_poll = 0;
                                 shared.poll_producer();
                             }
-                            if finished(&shared, &opts) {
+                            if finished(&shared, &opts, &mut ends_sent) {
                                 stop = Some(Ok(()));
                                 break;
                             }
@@ -409,20 +467,47 @@ fn output_topics(plan: &Plan, input_partitions: i32) -> Vec<TopicSpec> {
         partitions: input_partitions,
         configs: compact(),
     }));
+    v.extend(plan.repartition_topic().map(|name| TopicSpec {
+        name: name.to_owned(),
+        partitions: input_partitions,
+        configs: vec![],
+    }));
     v
 }
 
-fn finished(shared: &Shared, opts: &RunOptions) -> bool {
+/// `weir dev`: whether every source partition reached its end offset and,
+/// with a repartition, every repartition partition has seen the end marker
+/// of every source partition (sent once, when the sources are done; the
+/// repartition topic's end offset would not do: with transactions it holds
+/// control records no consumer position reaches).
+fn finished(shared: &Shared, opts: &RunOptions, ends_sent: &mut bool) -> bool {
     let Some(ends) = &opts.finish_at else {
         return false;
     };
+    let sources_done = {
+        let parts = lock(&shared.partitions);
+        ends.iter().all(|((t, p), end)| {
+            *end == 0
+                || parts
+                    .iter()
+                    .any(|((pt, pp), task)| &**pt == t && pp == p && task.next_offset >= *end)
+        })
+    };
+    if !sources_done || shared.plan.repartition.is_none() {
+        return sources_done;
+    }
+    if !*ends_sent {
+        *ends_sent = true;
+        let mut out = Vec::new();
+        send_markers(shared, &mut out, true);
+        send_all(shared, &mut out);
+    }
     let parts = lock(&shared.partitions);
-    ends.iter().all(|((t, p), end)| {
-        *end == 0
-            || parts
-                .iter()
-                .any(|((pt, pp), task)| &**pt == t && pp == p && task.next_offset >= *end)
-    })
+    let downstream: Vec<&PartitionTask> = parts.values().filter(|t| t.repartitioned).collect();
+    downstream.len() == shared.repartition_partitions as usize
+        && downstream
+            .iter()
+            .all(|t| shared.upstream_sources.iter().all(|s| t.ended.contains(s)))
 }
 
 /// Processes one message under the partitions lock; outputs go to `out`
@@ -457,7 +542,31 @@ fn process(
         offset: m.offset(),
     };
     let msgs = scratch;
-    let counts = if plan.raw_passthrough {
+    let counts = if task.repartitioned {
+        match repartition::read(m) {
+            None => {
+                tracing::warn!(pipeline = %plan.name, topic = m.topic(), offset = m.offset(), "record not written by weir in the repartition topic; ignored");
+                StepCounts::default()
+            }
+            Some(Incoming::Marker(src, wm, end)) => {
+                repartition::note_marker(&mut task.upstream, &src, wm);
+                if end {
+                    task.ended.insert(src);
+                }
+                let target = repartition::watermark(&shared.upstream_sources, &task.upstream);
+                let step = task.chain.advance_watermark(target);
+                collect(plan, step, original, msgs)
+            }
+            Some(Incoming::Record(rec, src)) => {
+                if repartition::first_time(&mut task.upstream, &src, rec.origin.offset) {
+                    let step = task.chain.process(*rec);
+                    collect(plan, step, original, msgs)
+                } else {
+                    StepCounts::default() // a repeat from an upstream replay
+                }
+            }
+        }
+    } else if plan.raw_passthrough {
         for sink in 0..plan.sinks.len() {
             msgs.push(OutMsg {
                 dest: Dest::Sink(sink),
@@ -487,8 +596,18 @@ fn process(
                         .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
                         .collect();
                 }
-                let step = task.chain.process(rec);
-                collect(plan, step, original, msgs)
+                let mut step = task.chain.process(rec);
+                if step.repartition.is_empty() {
+                    collect(plan, step, original, msgs)
+                } else {
+                    for r in step.repartition.drain(..) {
+                        msgs.push(repartition::record(&r, &task.source));
+                    }
+                    // Counted downstream, where its fate is decided.
+                    let mut c = collect(plan, step, original, msgs);
+                    c.outcome = None;
+                    c
+                }
             }
             Err(e) => {
                 let mut rec =
@@ -543,7 +662,7 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
         return;
     };
     let mut parts = lock(&shared.partitions);
-    for task in parts.values_mut() {
+    for task in parts.values_mut().filter(|t| !t.repartitioned) {
         let (at, wm) = task.last_record;
         let quiet = at.elapsed().as_millis() as i64;
         if wm == i64::MIN || quiet < idle {
@@ -551,6 +670,26 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
         }
         let step = task.chain.advance_watermark(wm.saturating_add(quiet));
         derived(shared, step, out);
+    }
+}
+
+/// Upstream of a repartition: every source partition whose watermark moved
+/// since its last marker sends one to every repartition partition.
+/// With `end`, every source partition sends one, marked as the end.
+fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: bool) {
+    if shared.plan.repartition.is_none() {
+        return;
+    }
+    let now = super::context::now_ms();
+    let mut parts = lock(&shared.partitions);
+    for task in parts.values_mut().filter(|t| !t.repartitioned) {
+        let wm = task.chain.watermark();
+        if wm > task.marker_sent || end {
+            task.marker_sent = wm;
+            for p in 0..shared.repartition_partitions {
+                out.push((repartition::marker(&task.source, wm, p, end), now));
+            }
+        }
     }
 }
 

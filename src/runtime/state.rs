@@ -45,6 +45,9 @@ impl Shared {
         only: Option<&[PartKey]>,
         mode: CommitMode,
     ) -> bool {
+        if self.eos {
+            return self.commit_transaction(consumer);
+        }
         self.tick_clock();
         if let Err(e) = self.producer.flush(self.shutdown_timeout) {
             tracing::warn!(pipeline = %self.plan.name, error = %e, "outputs not acknowledged yet; commit deferred");
@@ -60,7 +63,75 @@ impl Shared {
         if !self.flush_state("changelog") {
             return false;
         }
-        for ((t, p), cp) in &cps {
+        self.send_checkpoints(&cps);
+        if !self.flush_state("checkpoint") {
+            return false;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (k, cp) in &cps {
+            let _ = tpl.add_partition_offset(&k.0, k.1, Offset::Offset(cp.offset));
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.confirmed(cps);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(pipeline = %self.plan.name, error = %e, "offset commit failed");
+                false
+            }
+        }
+    }
+
+    /// `exactly_once`: the changelog entries, markers and checkpoints of
+    /// every partition and the consumer offsets join the open transaction
+    /// with the outputs, and it commits (KIP-98, KIP-447); then the next
+    /// transaction begins. A failed transaction stops the pipeline: its
+    /// state in memory is ahead of what committed, and a restart restores
+    /// the committed state.
+    fn commit_transaction<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C) -> bool {
+        self.tick_clock();
+        if lock(&self.failure).is_some() {
+            return false;
+        }
+        let cps = self.write_changes(None);
+        self.send_checkpoints(&cps);
+        let mut tpl = TopicPartitionList::new();
+        for (k, t) in lock(&self.partitions).iter() {
+            if t.next_offset >= 0 {
+                let _ = tpl.add_partition_offset(&k.0, k.1, Offset::Offset(t.next_offset));
+            }
+        }
+        let result = (|| {
+            if tpl.count() > 0 {
+                let gm =
+                    consumer
+                        .group_metadata()
+                        .ok_or(rdkafka::error::KafkaError::MetadataFetch(
+                            rdkafka::types::RDKafkaErrorCode::InvalidGroupId,
+                        ))?;
+                self.producer
+                    .send_offsets_to_transaction(&tpl, &gm, self.shutdown_timeout)?;
+            }
+            self.producer.commit_transaction(self.shutdown_timeout)?;
+            self.producer.begin_transaction()
+        })();
+        match result {
+            Ok(()) => {
+                self.confirmed(cps);
+                true
+            }
+            Err(e) => {
+                tracing::error!(pipeline = %self.plan.name, error = %e, "transaction failed");
+                lock(&self.failure).get_or_insert(format!("transaction failed: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Queues the checkpoint records of `cps`.
+    fn send_checkpoints(&self, cps: &[(PartKey, Checkpoint)]) {
+        for ((t, p), cp) in cps {
             let key = checkpoint::key(t, *p);
             let payload = serde_json::to_vec(cp).unwrap_or_default();
             self.send_state(
@@ -71,32 +142,20 @@ impl Shared {
                 None,
             );
         }
-        if !self.flush_state("checkpoint") {
-            return false;
-        }
-        let mut tpl = TopicPartitionList::new();
-        {
-            let mut parts = lock(&self.partitions);
-            for (k, cp) in &cps {
-                if let Some(t) = parts.get_mut(k) {
-                    t.last_checkpoint = Some(cp.clone());
-                }
-                let _ = tpl.add_partition_offset(&k.0, k.1, Offset::Offset(cp.offset));
+    }
+
+    /// The checkpoints and offsets of `cps` are committed.
+    fn confirmed(&self, cps: Vec<(PartKey, Checkpoint)>) {
+        let mut parts = lock(&self.partitions);
+        for (k, cp) in cps {
+            if let Some(t) = parts.get_mut(&k) {
+                t.last_checkpoint = Some(cp);
             }
         }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => {
-                self.metrics
-                    .commits
-                    .with_label_values(&[&self.plan.name])
-                    .inc();
-                true
-            }
-            Err(e) => {
-                tracing::warn!(pipeline = %self.plan.name, error = %e, "offset commit failed");
-                false
-            }
-        }
+        self.metrics
+            .commits
+            .with_label_values(&[&self.plan.name])
+            .inc();
     }
 
     /// Step 2: queues every partition's changed entries and marker; returns
@@ -130,7 +189,7 @@ impl Shared {
                 offset: t.next_offset,
                 watermark: wm,
                 seq: t.seq,
-                upstream: Default::default(),
+                upstream: t.upstream.clone(),
             };
             if t.last_checkpoint.as_ref() != Some(&cp) {
                 cps.push((k.clone(), cp));
@@ -225,6 +284,9 @@ impl Shared {
         if let Some(h) = headers {
             rec = rec.headers(h);
         }
+        if self.eos {
+            return self.send_in_transaction(rec);
+        }
         loop {
             match self.state_producer.send(rec) {
                 Ok(()) => break,
@@ -236,6 +298,35 @@ impl Shared {
                 )) => {
                     rec = r;
                     self.state_producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => {
+                    lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `exactly_once`: a state record joins the open transaction through the
+    /// output producer.
+    fn send_in_transaction(&self, rec: BaseRecord<'_, str, [u8], ()>) {
+        let topic = rec.topic.to_owned();
+        let mut r = BaseRecord::with_opaque_to(rec.topic, super::context::STATE_RECORD);
+        r.key = rec.key;
+        r.payload = rec.payload;
+        r.partition = rec.partition;
+        r.headers = rec.headers;
+        loop {
+            match self.producer.send(r) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    r = back;
+                    self.producer.poll(Duration::from_millis(10));
                 }
                 Err((e, _)) => {
                     lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
@@ -264,6 +355,7 @@ impl Shared {
         let cps = match checkpoint::read_all(
             &self.reader_config,
             &self.plan.checkpoint_topic,
+            self.eos,
             Duration::from_secs(30),
         ) {
             Ok(c) => c,
@@ -296,8 +388,12 @@ impl Shared {
                         seq: cp.as_ref().map_or(0, |c| c.seq),
                         last_record: (Instant::now(), chain.watermark()),
                         chain,
+                        upstream: cp.as_ref().map(|c| c.upstream.clone()).unwrap_or_default(),
                         last_checkpoint: cp,
                         source,
+                        repartitioned: self.plan.repartition_topic() == Some(topic),
+                        marker_sent: i64::MIN,
+                        ended: Default::default(),
                     },
                 ),
             );
@@ -308,7 +404,7 @@ impl Shared {
             match changelog::read_partitions(
                 &self.reader_config,
                 &reads,
-                false,
+                self.eos,
                 Duration::from_secs(120),
             ) {
                 Ok(records) => {
@@ -358,7 +454,9 @@ impl Shared {
                 })
                 .collect()
         };
-        self.commit_state(consumer, Some(&revoked), CommitMode::Sync);
+        // A transaction spans every partition: it commits whole.
+        let only = (!self.eos).then_some(revoked.as_slice());
+        self.commit_state(consumer, only, CommitMode::Sync);
         let mut parts = lock(&self.partitions);
         for k in &revoked {
             parts.remove(k);

@@ -26,6 +26,12 @@ pub struct DaemonConfig {
     /// Upper bound on a graceful shutdown.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: DurationMs,
+    /// Stable name of this instance (a StatefulSet pod name): with
+    /// `delivery: exactly_once` the transactional id is
+    /// `<group id>.<instance_id>`, so a restarted instance fences its
+    /// predecessor. Default: `$HOSTNAME`, else `weir`.
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 fn default_commit_interval() -> DurationMs {

@@ -111,6 +111,7 @@ pub fn options(b: &Embedded, finish_at: Option<HashMap<(String, i32), i64>>) -> 
         commit_interval: Duration::from_millis(200),
         shutdown_timeout: Duration::from_secs(10),
         finish_at,
+        instance: "test".to_owned(),
     }
 }
 
@@ -174,14 +175,7 @@ pub struct Full {
 /// Reads `n` records of partition 0 of `topic` with payload bytes and headers.
 pub fn read_full(b: &Embedded, topic: &str, n: usize, timeout: Duration) -> Vec<Full> {
     use rdkafka::message::Headers;
-    let c: BaseConsumer = config(b)
-        .set("group.id", "test-reader")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("tpl");
-    c.assign(&tpl).expect("assign");
+    let c = reader(b, topic, "read_uncommitted");
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     while out.len() < n && Instant::now() < deadline {
@@ -207,4 +201,34 @@ pub fn read_full(b: &Embedded, topic: &str, n: usize, timeout: Duration) -> Vec<
         }
     }
     out
+}
+
+/// Reads partition 0 of `topic` as a `read_committed` consumer: every
+/// record of committed transactions, waiting at most `timeout` for `n`.
+pub fn read_committed(b: &Embedded, topic: &str, n: usize, timeout: Duration) -> Vec<Value> {
+    let c = reader(b, topic, "read_committed");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            out.push(
+                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null),
+            );
+        }
+    }
+    out
+}
+
+/// A consumer of partition 0 of `topic` from the beginning.
+fn reader(b: &Embedded, topic: &str, isolation: &str) -> BaseConsumer {
+    let c: BaseConsumer = config(b)
+        .set("group.id", "test-reader")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    c
 }

@@ -1,0 +1,186 @@
+//! The repartition topic `weir.<pipeline>.<stage>.repartition` (DESIGN.md
+//! §3, Keys and partitions): the record format of both sides and the
+//! watermark that crosses it.
+//!
+//! Upstream, each source partition writes its records after the `key_by`
+//! keyed by the new key (JSON text, so murmur2 puts a key in one
+//! partition), with the event time as the Kafka timestamp and the headers
+//! `weir.src` (`topic/partition`) and `weir.offset` (source offset); and
+//! every 100 ms whose watermark moved, a marker (header `weir.marker`,
+//! payload `{"src", "watermark"}`) to every partition. Downstream, a
+//! partition's watermark is the minimum over all upstream partitions of
+//! their latest marker (as Flink does across channels), and a record whose
+//! source offset is not above the highest seen from its upstream partition
+//! is a repeat from an upstream replay and is dropped: together with the
+//! restored state this keeps results exact in at-least-once mode.
+
+use super::output::{Dest, OutMsg};
+use crate::kafka::checkpoint::Upstream;
+use crate::record::{Origin, Record};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const SRC: &str = "weir.src";
+const OFFSET: &str = "weir.offset";
+const MARKER: &str = "weir.marker";
+const TIME_ERROR: &str = "weir.time_error";
+
+/// The repartition record of `rec`, which came from `source` (`topic/partition`).
+pub fn record(rec: &Record, source: &str) -> OutMsg {
+    let offset = rec.origin.offset.to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: SRC,
+            value: Some(source),
+        })
+        .insert(Header {
+            key: OFFSET,
+            value: Some(&offset),
+        });
+    if let Some(e) = &rec.time_error {
+        headers = headers.insert(Header {
+            key: TIME_ERROR,
+            value: Some(&**e),
+        });
+    }
+    OutMsg {
+        dest: Dest::Repartition(None),
+        key: Some(rec.key.to_string().into_bytes()),
+        payload: serde_json::to_vec(&rec.value).unwrap_or_default(),
+        timestamp: if rec.time_error.is_some() {
+            rec.timestamp
+        } else {
+            rec.event_time
+        },
+        headers: Some(headers),
+    }
+}
+
+/// A watermark marker from `source` for repartition partition `partition`;
+/// `end` marks the end of the input in `weir dev` (the downstream partition
+/// knows it has seen everything once every source sent one).
+pub fn marker(source: &str, watermark: i64, partition: i32, end: bool) -> OutMsg {
+    let mut payload = serde_json::json!({"src": source, "watermark": watermark});
+    if end {
+        payload["end"] = Value::Bool(true);
+    }
+    OutMsg {
+        dest: Dest::Repartition(Some(partition)),
+        key: None,
+        payload: payload.to_string().into_bytes(),
+        timestamp: 0,
+        headers: Some(OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: MARKER,
+            value: Some("1"),
+        })),
+    }
+}
+
+/// A message read from the repartition topic.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A watermark marker: (upstream `topic/partition`, watermark ms, end of input).
+    Marker(String, i64, bool),
+    /// A record, with its upstream `topic/partition`.
+    Record(Box<Record>, String),
+}
+
+/// Reads a repartition message; `None` for one weir did not write.
+pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
+    let header = |name: &str| -> Option<String> {
+        let h = m.headers()?;
+        let v = h.iter().find(|h| h.key == name)?.value?;
+        Some(String::from_utf8_lossy(v).into_owned())
+    };
+    if header(MARKER).is_some() {
+        let v: Value = serde_json::from_slice(m.payload()?).ok()?;
+        return Some(Incoming::Marker(
+            v["src"].as_str()?.to_owned(),
+            v["watermark"].as_i64()?,
+            v["end"].as_bool().unwrap_or(false),
+        ));
+    }
+    let src = header(SRC)?;
+    let offset: i64 = header(OFFSET)?.parse().ok()?;
+    let (topic, partition) = src.rsplit_once('/')?;
+    let key = serde_json::from_slice(m.key()?).ok()?;
+    let value = serde_json::from_slice(m.payload()?).ok()?;
+    let ts = m.timestamp().to_millis().unwrap_or(0);
+    let mut rec = Record::new(key, value);
+    rec.timestamp = ts;
+    rec.event_time = ts;
+    rec.time_error = header(TIME_ERROR).map(Arc::from);
+    rec.origin = Origin {
+        topic: Arc::from(topic),
+        partition: partition.parse().ok()?,
+        offset,
+    };
+    Some(Incoming::Record(Box::new(rec), src))
+}
+
+/// The downstream watermark: the minimum over `sources` (every upstream
+/// partition) of their latest marker; `i64::MIN` while one has sent none.
+pub fn watermark(sources: &[String], seen: &BTreeMap<String, Upstream>) -> i64 {
+    sources
+        .iter()
+        .map(|s| seen.get(s).map_or(i64::MIN, |u| u.watermark))
+        .min()
+        .unwrap_or(i64::MIN)
+}
+
+/// Notes a record from `src` at upstream `offset`; false when it is a
+/// repeat (not above the highest offset seen from `src`).
+pub fn first_time(seen: &mut BTreeMap<String, Upstream>, src: &str, offset: i64) -> bool {
+    let u = seen.entry(src.to_owned()).or_insert(Upstream {
+        watermark: i64::MIN,
+        offset: -1,
+    });
+    if offset <= u.offset {
+        return false;
+    }
+    u.offset = offset;
+    true
+}
+
+/// Notes a marker; markers of a replayed upstream may go back in time, the
+/// latest watermark of a source never does.
+pub fn note_marker(seen: &mut BTreeMap<String, Upstream>, src: &str, wm: i64) {
+    let u = seen.entry(src.to_owned()).or_insert(Upstream {
+        watermark: i64::MIN,
+        offset: -1,
+    });
+    u.watermark = u.watermark.max(wm);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downstream_watermark_is_the_minimum_and_repeats_are_dropped() {
+        let sources = vec!["in/0".to_owned(), "in/1".to_owned()];
+        let mut seen = BTreeMap::new();
+        note_marker(&mut seen, "in/0", 500);
+        assert_eq!(
+            watermark(&sources, &seen),
+            i64::MIN,
+            "in/1 sent nothing yet"
+        );
+        note_marker(&mut seen, "in/1", 300);
+        note_marker(&mut seen, "in/1", 200); // a replay goes back
+        assert_eq!(watermark(&sources, &seen), 300);
+        assert!(first_time(&mut seen, "in/0", 7));
+        assert!(!first_time(&mut seen, "in/0", 7));
+        assert!(!first_time(&mut seen, "in/0", 3));
+        assert!(first_time(&mut seen, "in/0", 8));
+        assert_eq!(
+            seen["in/0"],
+            Upstream {
+                watermark: 500,
+                offset: 8
+            }
+        );
+    }
+}
