@@ -66,27 +66,75 @@ pub enum ChangelogError {
     },
 }
 
+/// How long a read waits without a new record before it takes the end as
+/// reached although neither the high watermark nor librdkafka's end of
+/// partition was seen (a fallback for brokers that report either wrongly,
+/// as Tansu does the high watermark).
+pub const QUIET: Duration = Duration::from_secs(3);
+
 /// Reads every record of the partitions `parts` from the beginning to the
 /// end as it stands now (blocking, bounded by `timeout`), in log order per
 /// partition. With `read_committed`, only committed transactions are read
-/// and the end is the last stable offset. Missing topics yield nothing.
+/// and the end is the last stable offset: records of a transaction still
+/// open (a crashed instance not yet fenced) are not part of the state.
+/// A partition is read to its end when librdkafka reports the end of the
+/// partition (the last stable offset under `read_committed`, past the
+/// transaction markers no consumer sees), when a record at the high
+/// watermark arrives, or after [`QUIET`] without a record. Missing topics
+/// yield nothing.
 ///
 /// # Errors
-/// [`ChangelogError`] when the broker cannot be read.
+/// [`ChangelogError`] when the broker cannot be read or the end is not
+/// reached within `timeout`.
 pub fn read_partitions(
     base: &ClientConfig,
     parts: &[(String, i32)],
     read_committed: bool,
     timeout: Duration,
 ) -> Result<Vec<LogRecord>, ChangelogError> {
+    let deadline = Instant::now() + timeout;
+    let mut topics: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    topics.sort();
+    topics.dedup();
+    let mut out = Vec::new();
+    for topic in topics {
+        let ps: Vec<i32> = parts
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| *p)
+            .collect();
+        read_topic(
+            base,
+            topic,
+            &ps,
+            read_committed,
+            deadline,
+            timeout,
+            &mut out,
+        )?;
+    }
+    Ok(out)
+}
+
+/// [`read_partitions`] for the partitions `ps` of one topic (librdkafka's
+/// end-of-partition event names the partition only).
+fn read_topic(
+    base: &ClientConfig,
+    topic: &str,
+    ps: &[i32],
+    read_committed: bool,
+    deadline: Instant,
+    timeout: Duration,
+    out: &mut Vec<LogRecord>,
+) -> Result<(), ChangelogError> {
     let err = |source| ChangelogError::Kafka {
-        parts: parts.iter().map(|(t, p)| format!("{t}/{p}")).collect(),
+        parts: ps.iter().map(|p| format!("{topic}/{p}")).collect(),
         source,
     };
     let mut cfg = base.clone();
     cfg.set("group.id", "weir.changelog-reader")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
+        .set("enable.partition.eof", "true")
         .set("fetch.queue.backoff.ms", "10")
         .set(
             "isolation.level",
@@ -97,29 +145,29 @@ pub fn read_partitions(
             },
         );
     let consumer: BaseConsumer = cfg.create().map_err(err)?;
-    let mut targets: HashMap<(String, i32), i64> = HashMap::new();
+    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
+    let Some(count) = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+    else {
+        return Ok(());
+    };
+    let mut targets: HashMap<i32, i64> = HashMap::new();
     let mut tpl = TopicPartitionList::new();
-    for (topic, p) in parts {
-        let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
-        let exists = md.topics().iter().any(|t| {
-            t.name() == topic && t.error().is_none() && t.partitions().len() > *p as usize
-        });
-        if !exists {
-            continue;
-        }
+    for p in ps.iter().filter(|p| **p < count) {
         let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
         if high > low {
-            targets.insert((topic.clone(), *p), high - 1);
+            targets.insert(*p, high - 1);
             tpl.add_partition_offset(topic, *p, Offset::Beginning)
                 .map_err(err)?;
         }
     }
-    let mut out = Vec::new();
     if targets.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     consumer.assign(&tpl).map_err(err)?;
-    let deadline = Instant::now() + timeout;
     let take = |msg: &rdkafka::message::BorrowedMessage<'_>, out: &mut Vec<LogRecord>| {
         let seq = msg
             .headers()
@@ -134,27 +182,42 @@ pub fn read_partitions(
             seq,
         });
     };
-    while !targets.is_empty() && Instant::now() < deadline {
-        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let msg = msg.map_err(err)?;
-        take(&msg, &mut out);
-        let k = (msg.topic().to_owned(), msg.partition());
-        if targets.get(&k).is_some_and(|last| msg.offset() >= *last) {
-            targets.remove(&k);
+    let mut last_progress = Instant::now();
+    while !targets.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(ChangelogError::Timeout {
+                parts: targets.keys().map(|p| format!("{topic}/{p}")).collect(),
+                timeout,
+            });
         }
-    }
-    if !targets.is_empty() {
-        return Err(ChangelogError::Timeout {
-            parts: targets.keys().map(|(t, p)| format!("{t}/{p}")).collect(),
-            timeout,
-        });
+        if last_progress.elapsed() >= QUIET {
+            tracing::warn!(%topic, partitions = ?targets.keys().collect::<Vec<_>>(), "no end of partition reported; taking the end as reached after {QUIET:?} without records");
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                targets.remove(&p);
+            }
+            Some(Err(e)) => return Err(err(e)),
+            Some(Ok(msg)) => {
+                last_progress = Instant::now();
+                take(&msg, out);
+                if targets
+                    .get(&msg.partition())
+                    .is_some_and(|last| msg.offset() >= *last)
+                {
+                    targets.remove(&msg.partition());
+                }
+            }
+        }
     }
     // Records of the last fetched batch beyond the reported high watermark
     // (Tansu reports the last batch's base offset + 1) are already queued.
-    while let Some(Ok(msg)) = consumer.poll(Duration::from_millis(50)) {
-        take(&msg, &mut out);
+    while let Some(m) = consumer.poll(Duration::from_millis(50)) {
+        if let Ok(msg) = m {
+            take(&msg, out);
+        }
     }
-    Ok(out)
+    Ok(())
 }

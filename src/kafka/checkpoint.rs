@@ -108,11 +108,16 @@ pub fn read_all(
     }
     consumer.assign(&tpl).map_err(err)?;
     let deadline = Instant::now() + timeout;
-    while !targets.is_empty() && Instant::now() < deadline {
+    let mut last_progress = Instant::now();
+    while !targets.is_empty()
+        && Instant::now() < deadline
+        && last_progress.elapsed() < crate::kafka::changelog::QUIET
+    {
         let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
         let msg = msg.map_err(err)?;
+        last_progress = Instant::now();
         if let (Some(k), Some(v)) = (msg.key(), msg.payload()) {
             if let (Ok(k), Ok(cp)) = (
                 std::str::from_utf8(k),

@@ -24,13 +24,13 @@
 use super::pipeline::{lock, PartitionTask, Shared};
 use crate::kafka::changelog::{self, LogRecord};
 use crate::kafka::checkpoint::{self, Checkpoint};
-use crate::operator::window::state::{entry_key, marker_key, parse_entry_key};
+use crate::operator::window::state::{entry_key, marker_key, parse_entry_key, parse_marker_key};
 use crate::operator::window::{StateChange, WindowEntry};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,7 +95,6 @@ impl Shared {
             return false;
         }
         let cps = self.write_changes(None);
-        self.send_checkpoints(&cps);
         let mut tpl = TopicPartitionList::new();
         for (k, t) in lock(&self.partitions).iter() {
             if t.next_offset >= 0 {
@@ -183,7 +182,6 @@ impl Shared {
             let changes = t.chain.take_changes();
             if !changes.is_empty() {
                 t.seq += 1;
-                written += self.send_changes(k.1, t, changes);
             }
             let cp = Checkpoint {
                 offset: t.next_offset,
@@ -192,6 +190,7 @@ impl Shared {
                 upstream: t.upstream.clone(),
             };
             if t.last_checkpoint.as_ref() != Some(&cp) {
+                written += self.send_changes(k.1, t, changes, &cp);
                 cps.push((k.clone(), cp));
             }
         }
@@ -215,19 +214,22 @@ impl Shared {
         cps
     }
 
-    /// Queues one partition's changes and marker; returns the record count.
+    /// Queues one partition's changes, then its marker (the checkpoint
+    /// `cp`) to the changelog of every window stage; returns the record
+    /// count. Under `exactly_once` the marker is what a restore resumes
+    /// from: the checkpoint topic, which every instance writes, would be
+    /// held behind any open transaction of a crashed one.
     fn send_changes(
         &self,
         partition: i32,
         t: &PartitionTask,
         changes: Vec<(usize, StateChange)>,
+        cp: &Checkpoint,
     ) -> u64 {
         let headers = changelog::headers(t.seq);
-        let mut stages = HashSet::new();
         let mut n = 0;
         for (stage, change) in changes {
             let topic = changelog::topic(&self.plan.name, stage);
-            stages.insert(stage);
             let (key, payload) = match change {
                 StateChange::Put(e) => (
                     entry_key(&t.source, stage, &e.key.to_string(), e.start),
@@ -246,19 +248,14 @@ impl Shared {
             );
             n += 1;
         }
-        let marker = serde_json::json!({
-            "offset": t.next_offset,
-            "watermark": t.chain.watermark(),
-            "seq": t.seq,
-        })
-        .to_string();
-        for stage in stages {
+        let marker = serde_json::to_vec(cp).unwrap_or_default();
+        for stage in t.chain.window_stages() {
             let topic = changelog::topic(&self.plan.name, stage);
             self.send_state(
                 &topic,
                 Some(partition),
                 &marker_key(&t.source),
-                Some(marker.as_bytes()),
+                Some(&marker),
                 Some(headers.clone()),
             );
             n += 1;
@@ -352,12 +349,19 @@ impl Shared {
     /// the checkpoint and changelog, and sets the fetch positions.
     pub(super) fn on_assign(&self, tpl: &mut TopicPartitionList) {
         let started = Instant::now();
-        let cps = match checkpoint::read_all(
-            &self.reader_config,
-            &self.plan.checkpoint_topic,
-            self.eos,
-            Duration::from_secs(30),
-        ) {
+        // Under exactly_once the changelog markers and the committed offsets
+        // say where each partition stands; the checkpoint topic is not written.
+        let cps = if self.eos {
+            Ok(HashMap::new())
+        } else {
+            checkpoint::read_all(
+                &self.reader_config,
+                &self.plan.checkpoint_topic,
+                false,
+                Duration::from_secs(30),
+            )
+        };
+        let cps = match cps {
             Ok(c) => c,
             Err(e) => {
                 // Without the checkpoints, state cannot be restored safely.
@@ -413,7 +417,7 @@ impl Shared {
                         .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
                         .sum();
                     let n = records.len();
-                    let windows = restore_into(&mut tasks, records);
+                    let windows = restore_into(&mut tasks, records, self.eos, &self.plan);
                     let secs = started.elapsed().as_secs_f64();
                     self.metrics
                         .restore_seconds
@@ -471,7 +475,32 @@ impl Shared {
 fn restore_into(
     tasks: &mut HashMap<String, (PartKey, PartitionTask)>,
     records: Vec<LogRecord>,
+    eos: bool,
+    plan: &crate::plan::Plan,
 ) -> usize {
+    if eos {
+        // Only committed records are here: the newest marker of a source
+        // is where its partition stands.
+        for r in &records {
+            let Some(source) = parse_marker_key(&r.key) else {
+                continue;
+            };
+            let (Some((_, task)), Some(Ok(cp))) = (
+                tasks.get_mut(&source),
+                r.payload
+                    .as_deref()
+                    .map(serde_json::from_slice::<Checkpoint>),
+            ) else {
+                continue;
+            };
+            task.chain
+                .restore_watermark(plan.max_out_of_orderness, cp.watermark);
+            task.next_offset = cp.offset;
+            task.seq = cp.seq;
+            task.upstream = cp.upstream.clone();
+            task.last_checkpoint = Some(cp);
+        }
+    }
     type Slot = (usize, String, i64);
     let mut confirmed: HashMap<String, HashMap<Slot, Option<WindowEntry>>> = HashMap::new();
     let mut unconfirmed: HashMap<String, Vec<(usize, Value, i64)>> = HashMap::new();

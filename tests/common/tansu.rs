@@ -233,7 +233,12 @@ impl ProducerContext for DeliveryTally {
 /// Produces `(partition, key, payload)` records to `topic`, in order per
 /// partition (idempotent producer), and waits until every one is acknowledged.
 pub fn produce_all(tansu: &Tansu, topic: &str, records: &[(i32, String, Vec<u8>)]) {
-    let mut cfg = tansu.client_config();
+    produce_to(tansu.client_config(), topic, records);
+}
+
+/// As [`produce_all`], with the client settings `cfg` (usable from another
+/// thread).
+pub fn produce_to(mut cfg: ClientConfig, topic: &str, records: &[(i32, String, Vec<u8>)]) {
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -309,7 +314,19 @@ pub struct SinkReader {
 impl SinkReader {
     /// Waits (up to `timeout`) until every topic exists, then assigns all
     /// their partitions from the beginning.
-    pub fn new(tansu: &Tansu, topics: &[&str], timeout: Duration, mut alive: impl FnMut()) -> Self {
+    pub fn new(tansu: &Tansu, topics: &[&str], timeout: Duration, alive: impl FnMut()) -> Self {
+        Self::with_isolation(tansu, topics, timeout, false, alive)
+    }
+
+    /// As [`SinkReader::new`]; with `read_committed`, only records of
+    /// committed transactions are read.
+    pub fn with_isolation(
+        tansu: &Tansu,
+        topics: &[&str],
+        timeout: Duration,
+        read_committed: bool,
+        mut alive: impl FnMut(),
+    ) -> Self {
         let mut cfg = tansu.client_config();
         cfg.set(
             "group.id",
@@ -318,7 +335,14 @@ impl SinkReader {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.queue.backoff.ms", "10")
-        .set("isolation.level", "read_uncommitted");
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
         let consumer: BaseConsumer = cfg.create().expect("sink reader");
         let deadline = Instant::now() + timeout;
         let mut partitions = BTreeMap::new();

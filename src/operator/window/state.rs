@@ -65,6 +65,15 @@ pub fn marker_key(source: &str) -> String {
     format!("[\"marker\",{}]", Value::String(source.to_owned()))
 }
 
+/// The source of a key made by [`marker_key`]; `None` for anything else.
+pub fn parse_marker_key(bytes: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    match v.as_array()?.as_slice() {
+        [Value::String(m), Value::String(source)] if m == "marker" => Some(source.clone()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +89,14 @@ mod tests {
             );
         }
         assert_eq!(parse_entry_key(marker_key("in/3").as_bytes()), None);
+        assert_eq!(
+            parse_marker_key(marker_key("in/3").as_bytes()),
+            Some("in/3".into())
+        );
+        assert_eq!(
+            parse_marker_key(entry_key("in/3", 1, "7", 0).as_bytes()),
+            None
+        );
         assert_eq!(marker_key("in/3"), r#"["marker","in/3"]"#);
     }
 }

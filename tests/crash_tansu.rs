@@ -1,0 +1,354 @@
+//! Crash and move, end to end on Tansu (DESIGN.md §3, Delivery and State):
+//! three `weir run` replicas share one pipeline (`key_by` + session
+//! windows, so records cross the repartition topic); one is killed with
+//! SIGKILL mid-stream, the other two take over its partitions (restoring
+//! its windows from the changelog), and then it is started again. The
+//! sessions in the sink must equal a batch computation done here:
+//! - `at_least_once`: every session present and correct, none partial or
+//!   counted twice; identical repeats of whole results are allowed and
+//!   counted;
+//! - `exactly_once`: the same, read by a `read_committed` consumer, with zero
+//!   repeats. Transactions time out only after 15 minutes here, so the
+//!   sessions complete only if the restarted replica fences its killed
+//!   predecessor (same `transactional.id`) and so aborts its open
+//!   transaction.
+//!
+//! Needs `WEIR_TANSU` (set by `make test`). Each test prints its numbers:
+//! `WEIR_TANSU=$(scripts/tansu.sh path) cargo test --test crash_tansu -- --nocapture --test-threads=1`
+
+#[path = "common/tansu.rs"]
+mod tansu;
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tansu::{free_port, wait_for_port, SinkReader, SinkRecord, Tansu, Weir};
+
+const PARTITIONS: i32 = 4;
+const USERS: i64 = 40;
+const EVENTS: i64 = 60_000;
+const GAP_MS: i64 = 60_000;
+const SINK: &str = "sessions";
+const COMPLETE_WITHIN: Duration = Duration::from_secs(300);
+
+const PIPELINE: &str = "name: sessions
+source:
+  topics: [visits]
+  format: json
+  event_time: {path: $.ts, unit: ms}
+  watermark: {max_out_of_orderness: 10s}
+stages:
+  - key_by: value.user
+  - window:
+      session: {gap: 1m}
+      aggregate:
+        n: count()
+        total: sum(value.amount)
+        first_page: first(value.page)
+        last_page: last(value.page)
+sinks:
+  - topic: sessions
+delivery: DELIVERY
+";
+
+/// Visits of 40 users, spread round-robin over the partitions (not by
+/// user), in time order; every 2,000 events a pause of 2 minutes ends
+/// every session. One sentinel per partition 2 hours after the last visit
+/// closes the rest.
+fn visits() -> Vec<(i32, String, Vec<u8>)> {
+    let mut t = 1_700_000_000_000i64;
+    let mut v: Vec<(i32, String, Vec<u8>)> = (0..EVENTS)
+        .map(|n| {
+            t += (n * 7919) % 1_000;
+            if n % 2_000 == 1_999 {
+                t += 2 * GAP_MS;
+            }
+            let user = format!("u{}", (n * 7) % USERS);
+            let e = json!({"user": user, "ts": t, "amount": n % 10, "page": format!("p{n}")});
+            (
+                (n % PARTITIONS as i64) as i32,
+                user,
+                e.to_string().into_bytes(),
+            )
+        })
+        .collect();
+    for p in 0..PARTITIONS {
+        let e = json!({"user": "zz", "ts": t + 7_200_000, "amount": 0, "page": "end"});
+        v.push((p, "zz".into(), e.to_string().into_bytes()));
+    }
+    v
+}
+
+/// Sessions computed in one batch: per user, visits sorted by time, split
+/// where two consecutive visits are more than the gap apart.
+fn batch_sessions(input: &[(i32, String, Vec<u8>)]) -> BTreeMap<(String, i64), Value> {
+    let mut by_user: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (_, user, e) in input.iter().filter(|(_, u, _)| u != "zz") {
+        by_user
+            .entry(user.clone())
+            .or_default()
+            .push(serde_json::from_slice(e).unwrap());
+    }
+    let mut out = BTreeMap::new();
+    for (user, mut evs) in by_user {
+        evs.sort_by_key(|e| e["ts"].as_i64());
+        let mut groups: Vec<Vec<Value>> = Vec::new();
+        for e in evs {
+            match groups.last_mut() {
+                Some(g)
+                    if e["ts"].as_i64().unwrap() - g.last().unwrap()["ts"].as_i64().unwrap()
+                        <= GAP_MS =>
+                {
+                    g.push(e)
+                }
+                _ => groups.push(vec![e]),
+            }
+        }
+        for g in groups {
+            let (f, l) = (&g[0], &g[g.len() - 1]);
+            let start = f["ts"].as_i64().unwrap();
+            let total: i64 = g.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
+            out.insert(
+                (user.clone(), start),
+                json!({"key": user, "window": {"start": start, "end": l["ts"].as_i64().unwrap() + GAP_MS},
+                       "n": g.len(), "total": total, "first_page": f["page"], "last_page": l["page"]}),
+            );
+        }
+    }
+    out
+}
+
+/// How the sink compares with the expectation.
+#[derive(Debug, Default)]
+struct Tally {
+    present: usize,
+    missing: usize,
+    wrong: Vec<String>,
+    repeats: usize,
+}
+
+fn tally(expected: &BTreeMap<(String, i64), Value>, records: &[SinkRecord]) -> Tally {
+    let mut seen: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    let mut t = Tally::default();
+    for r in records {
+        let v: Value =
+            serde_json::from_str(r.payload.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
+        let k = (
+            v["key"].as_str().unwrap_or("?").to_owned(),
+            v["window"]["start"].as_i64().unwrap_or(i64::MIN),
+        );
+        if expected.get(&k) != Some(&v) {
+            t.wrong.push(v.to_string());
+            continue;
+        }
+        *seen.entry(k).or_default() += 1;
+    }
+    t.present = seen.len();
+    t.missing = expected.len() - seen.len();
+    t.repeats = seen.values().map(|n| n - 1).sum();
+    t
+}
+
+impl Tally {
+    fn summary(&self) -> String {
+        format!(
+            "present {}, missing {}, wrong {}, identical repeats {}{}",
+            self.present,
+            self.missing,
+            self.wrong.len(),
+            self.repeats,
+            self.wrong
+                .first()
+                .map(|w| format!("; first wrong: {w}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serialize() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Replica {
+    weir: Weir,
+    name: String,
+    config: PathBuf,
+    port: u16,
+}
+
+fn write_config(
+    dir: &Path,
+    bootstrap: &str,
+    port: u16,
+    instance: &str,
+    pipeline: &Path,
+) -> PathBuf {
+    let cfg = format!(
+        "kafka:\n  bootstrap_servers: \"{bootstrap}\"\n  client:\n    session.timeout.ms: \"{}\"\n    transaction.timeout.ms: \"900000\"\n\
+         metrics:\n  listen: \"127.0.0.1:{port}\"\n\
+         log:\n  format: json\n  level: info\n\
+         commit_interval: 1s\n\
+         shutdown_timeout: 10s\n\
+         instance_id: {instance}\n\
+         pipelines: [{:?}]\n",
+        tansu::SESSION_TIMEOUT_MS,
+        pipeline.display().to_string()
+    );
+    let path = dir.join(format!("{instance}.yaml"));
+    std::fs::write(&path, cfg).expect("write config");
+    path
+}
+
+fn start(dir: &Path, name: &str, config: &Path, port: u16) -> Weir {
+    let mut w = Weir::start(dir, name, config, &[], port);
+    wait_for_port(port, Duration::from_secs(30), || w.assert_alive());
+    w
+}
+
+/// Sum of `weir_rebalances_total{kind="assign"}` over the live replicas.
+fn assignments(replicas: &[&Replica]) -> u64 {
+    replicas
+        .iter()
+        .map(|r| {
+            r.weir
+                .metrics()
+                .samples
+                .iter()
+                .filter(|((n, l), _)| n == "weir_rebalances_total" && l.contains("kind=\"assign\""))
+                .map(|(_, v)| *v as u64)
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+fn crash_and_move(delivery: &str) -> Tally {
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let tansu = Tansu::start(d);
+    let input = visits();
+    let expected = batch_sessions(&input);
+    tansu.create_topic("visits", PARTITIONS);
+    // A live stream: the first tenth now, the rest in chunks while the
+    // replicas run (and one of them dies).
+    let first = input.len() / 10;
+    tansu::produce_all(&tansu, "visits", &input[..first]);
+    let rest: Vec<_> = input[first..].to_vec();
+    let cfg = tansu.client_config();
+    let stream = std::thread::spawn(move || {
+        for chunk in rest.chunks(1_500) {
+            tansu::produce_to(cfg.clone(), "visits", chunk);
+            // Pacing of the input, not synchronisation.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let pipeline = d.join("sessions.yaml");
+    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", delivery)).unwrap();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|i| {
+            let name = format!("r{i}");
+            let port = free_port();
+            let config = write_config(d, &tansu.bootstrap(), port, &name, &pipeline);
+            let weir = start(d, &format!("{name}-first"), &config, port);
+            Replica {
+                weir,
+                name,
+                config,
+                port,
+            }
+        })
+        .collect();
+    println!(
+        "{delivery}: {} visits on {PARTITIONS} partitions, {} sessions expected; 3 replicas started after {:.1?}",
+        input.len(),
+        expected.len(),
+        t0.elapsed()
+    );
+    let eos = delivery == "exactly_once";
+    let mut reader =
+        SinkReader::with_isolation(&tansu, &[SINK], Duration::from_secs(60), eos, || {});
+
+    // Mid-stream: once a tenth of the sessions are out, kill r1.
+    let target = expected.len() / 10;
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| tally(&expected, recs).present >= target,
+        || replicas.iter_mut().for_each(|r| r.weir.assert_alive()),
+        |recs| tally(&expected, recs).summary(),
+    );
+    let before = assignments(&[&replicas[0], &replicas[2]]);
+    replicas[1].weir.kill9();
+    println!(
+        "SIGKILL r1 after {:.1?}: {}",
+        t0.elapsed(),
+        tally(&expected, &reader.records).summary()
+    );
+    // r0 and r2 take over r1's partitions (a rebalance each).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while assignments(&[&replicas[0], &replicas[2]]) < before + 2 {
+        assert!(Instant::now() < deadline, "r1's partitions did not move");
+        replicas[0].weir.assert_alive();
+        replicas[2].weir.assert_alive();
+        reader.poll_for(Duration::from_millis(200));
+    }
+    println!(
+        "r1's partitions moved to r0 and r2 after {:.1?}: {}",
+        t0.elapsed(),
+        tally(&expected, &reader.records).summary()
+    );
+
+    // r1 again, same instance id.
+    let streamed = !stream.is_finished();
+    stream.join().expect("input stream");
+    println!("input still streaming when r1's partitions had moved: {streamed}");
+    let r1 = &mut replicas[1];
+    r1.weir = start(d, "r1-second", &r1.config, r1.port);
+    println!("r1 restarted after {:.1?}", t0.elapsed());
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| tally(&expected, recs).present == expected.len(),
+        || replicas.iter_mut().for_each(|r| r.weir.assert_alive()),
+        |recs| tally(&expected, recs).summary(),
+    );
+    for r in &mut replicas {
+        let st = r.weir.terminate(Duration::from_secs(20));
+        assert!(st.success(), "{} exit status after SIGTERM: {st}", r.name);
+    }
+    reader.read_to_end(&tansu, Duration::from_secs(60));
+    let t = tally(&expected, &reader.records);
+    println!(
+        "{delivery}: after kill -9 of r1 and its restart: {} sink records read; {} (total {:.1?})",
+        reader.records.len(),
+        t.summary(),
+        t0.elapsed()
+    );
+    assert_eq!(t.missing, 0, "{}", t.summary());
+    assert!(t.wrong.is_empty(), "{}", t.summary());
+    t
+}
+
+#[test]
+fn at_least_once_three_replicas_kill_9_gives_exact_sessions() {
+    let _one = serialize();
+    let t = crash_and_move("at_least_once");
+    println!(
+        "at_least_once: {} identical repeats of whole results",
+        t.repeats
+    );
+}
+
+#[test]
+fn exactly_once_three_replicas_kill_9_gives_each_session_once() {
+    let _one = serialize();
+    let t = crash_and_move("exactly_once");
+    assert_eq!(
+        t.repeats,
+        0,
+        "read_committed sees each session once: {}",
+        t.summary()
+    );
+}
