@@ -352,3 +352,97 @@ fn exactly_once_three_replicas_kill_9_gives_each_session_once() {
         t.summary()
     );
 }
+
+/// Restore cost: 100,000 open windows (one per key, in a day-long tumbling
+/// window that never closes here) are written to the changelog, weir stops,
+/// and a new weir restores all of them before it processes a record. The
+/// restore time and the changelog bytes read are printed; `make bench`
+/// holds the target (< 5 s).
+#[test]
+fn restore_of_100k_open_windows_from_the_changelog() {
+    let _one = serialize();
+    const KEYS: usize = 100_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let tansu = Tansu::start(d);
+    tansu.create_topic("events", PARTITIONS);
+    let t0 = 1_700_000_000_000i64;
+    let input: Vec<(i32, String, Vec<u8>)> = (0..KEYS)
+        .map(|i| {
+            let e = json!({"ts": t0 + i as i64, "x": i % 7});
+            (
+                (i % PARTITIONS as usize) as i32,
+                format!("k{i}"),
+                e.to_string().into_bytes(),
+            )
+        })
+        .collect();
+    tansu::produce_all(&tansu, "events", &input);
+    let pipeline = d.join("restore.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: restore\nsource:\n  topics: [events]\n  key_format: text\n  event_time: {path: $.ts, unit: ms}\n\
+         stages:\n  - window:\n      tumbling: 1d\n      aggregate:\n        n: count()\n        total: sum(value.x)\n\
+         sinks:\n  - topic: daily\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let config = write_config(d, &tansu.bootstrap(), port, "r0", &pipeline);
+    let mut first = start(d, "first", &config, port);
+    let settled = |w: &mut Weir, what: &str| {
+        let deadline = Instant::now() + COMPLETE_WITHIN;
+        loop {
+            let m = w.metrics();
+            if m.sum("weir_records_in_total") == KEYS as u64
+                && m.sum("weir_state_entries") == KEYS as u64
+                && m.sum("weir_commits_total") > 0
+            {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: state not settled: {:?}",
+                m.series("weir_state_entries")
+            );
+            w.assert_alive();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let m = settled(&mut first, "first run");
+    let st = first.terminate(Duration::from_secs(30));
+    assert!(st.success(), "first run exit status: {st}");
+    let written = m.sum("weir_changelog_records_total");
+    assert!(
+        written >= KEYS as u64,
+        "changelog records written: {written}"
+    );
+
+    let t_start = Instant::now();
+    let mut second = start(d, "second", &config, port);
+    // The restore happens in the assignment, before any record; the log
+    // line says what was read.
+    let deadline = Instant::now() + COMPLETE_WITHIN;
+    let line = loop {
+        let log = std::fs::read_to_string(&second.stderr).unwrap_or_default();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains("state restored from the changelog"))
+        {
+            break l.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no restore logged");
+        second.assert_alive();
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v: Value = serde_json::from_str(&line).expect("JSON log line");
+    let f = &v["fields"];
+    let m = second.metrics();
+    println!(
+        "restore: {} windows from {} changelog records ({} bytes) in {:.2} s (weir_changelog_restore_seconds {}); {:.1?} after the process started",
+        f["windows"], f["records"], f["bytes"], f["seconds"].as_f64().unwrap_or(-1.0),
+        m.sum("weir_changelog_restore_seconds"), t_start.elapsed()
+    );
+    assert_eq!(f["windows"], json!(KEYS), "every open window is restored");
+    let st = second.terminate(Duration::from_secs(30));
+    assert!(st.success(), "second run exit status: {st}");
+}
