@@ -3,6 +3,7 @@
 pub mod dev;
 pub mod lint;
 pub mod logging;
+pub mod plan;
 pub mod run;
 
 use crate::expr::CelEnv;
@@ -25,6 +26,13 @@ pub struct Cli {
 pub enum Command {
     /// Check pipeline files without a broker; exit 2 on any mistake.
     Lint {
+        /// Pipeline files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print each pipeline's topology: stages per segment, sinks, and every
+    /// internal topic (repartition, changelogs, checkpoints).
+    Plan {
         /// Pipeline files or directories of them.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -60,6 +68,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Lint { paths } => lint::run(&paths),
+        Command::Plan { paths } => plan::run(&paths),
         Command::Dev(args) => dev::run(&args),
         Command::Run { config, pipelines } => run::run(&config, &pipelines),
     }

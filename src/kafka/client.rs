@@ -32,6 +32,11 @@ pub fn consumer(
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &kafka.bootstrap_servers);
     c.set("fetch.queue.backoff.ms", "10");
+    // Bound the prefetch (librdkafka's defaults, 100,000 messages per
+    // partition and 64 MB, multiply with the partitions of the source and
+    // the repartition topic): 32 MB and 20,000 messages.
+    c.set("queued.max.messages.kbytes", "32768");
+    c.set("queued.min.messages", "20000");
     c.set("partition.assignment.strategy", "range,roundrobin");
     for (k, v) in &kafka.client {
         c.set(k, property_value(v));

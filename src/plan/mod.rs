@@ -28,6 +28,10 @@ pub struct Repartition {
     pub after: usize,
     /// `weir.<pipeline>.<after>.repartition`.
     pub topic: String,
+    /// The payload reaches the repartition unchanged (JSON source, no
+    /// transform before it): the source bytes are forwarded, not
+    /// re-serialized.
+    pub forward_payload: bool,
 }
 
 /// An executable pipeline.
@@ -356,7 +360,15 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         consumer.insert(k.clone(), crate::spec::daemon::property_value(v));
     }
 
-    let repartition = find_repartition(&stages, &spec.name);
+    let repartition = find_repartition(&stages, &spec.name).map(|r| {
+        r.map(|mut r| {
+            r.forward_payload = src.format == crate::spec::Format::Json
+                && !stages[..=r.after]
+                    .iter()
+                    .any(|s| matches!(s, Stage::Transform(_)));
+            r
+        })
+    });
     if let Err(i) = repartition {
         err(
             &format!("stages[{i}]"),
@@ -445,6 +457,7 @@ fn find_repartition(stages: &[Stage], name: &str) -> Result<Option<Repartition>,
     Ok(found.map(|after| Repartition {
         after,
         topic: format!("weir.{name}.{after}.repartition"),
+        forward_payload: false,
     }))
 }
 
@@ -519,6 +532,8 @@ pub fn load_all(paths: &[PathBuf], env: &CelEnv) -> Result<Vec<Plan>, SpecErrors
         Err(SpecErrors(errs))
     }
 }
+
+pub mod topology;
 
 #[cfg(test)]
 mod tests;

@@ -101,8 +101,10 @@ pub(super) struct PartitionTask {
     pub(super) last_checkpoint: Option<Checkpoint>,
     /// `topic/partition`.
     pub(super) source: String,
-    /// When the last record arrived (for `idle_timeout`), and the watermark then.
-    pub(super) last_record: (Instant, i64),
+    /// When the last record arrived (wall clock ms, as of the last producer
+    /// poll: no clock read per record), and the watermark then; for
+    /// `idle_timeout`.
+    pub(super) last_record: (i64, i64),
     /// The input is the repartition topic (the downstream segment).
     pub(super) repartitioned: bool,
     /// Downstream: what each upstream partition has sent (markers, offsets).
@@ -123,7 +125,7 @@ pub struct Shared {
     pub(super) producer: BaseProducer<AckContext>,
     /// Changelog and checkpoint records.
     pub(super) state_producer: BaseProducer<StateContext>,
-    clock: Arc<std::sync::atomic::AtomicI64>,
+    pub(super) clock: Arc<std::sync::atomic::AtomicI64>,
     pub(super) reader_config: ClientConfig,
     pub(super) shutdown_timeout: Duration,
     counters: PipelineCounters,
@@ -529,7 +531,10 @@ fn process(
     if m.offset() < task.next_offset {
         return Ok(()); // before the checkpoint: already handled
     }
-    task.last_record = (Instant::now(), task.chain.watermark());
+    task.last_record = (
+        shared.clock.load(std::sync::atomic::Ordering::Relaxed),
+        task.chain.watermark(),
+    );
     let ts = m.timestamp().to_millis().unwrap_or(0);
     let original = Original {
         key: m.key(),
@@ -600,8 +605,13 @@ fn process(
                 if step.repartition.is_empty() {
                     collect(plan, step, original, msgs)
                 } else {
+                    let raw = plan
+                        .repartition
+                        .as_ref()
+                        .filter(|r| r.forward_payload)
+                        .and(m.payload());
                     for r in step.repartition.drain(..) {
-                        msgs.push(repartition::record(&r, &task.source));
+                        msgs.push(repartition::record(&r, &task.source, raw));
                     }
                     // Counted downstream, where its fate is decided.
                     let mut c = collect(plan, step, original, msgs);
@@ -664,7 +674,7 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut().filter(|t| !t.repartitioned) {
         let (at, wm) = task.last_record;
-        let quiet = at.elapsed().as_millis() as i64;
+        let quiet = super::context::now_ms() - at;
         if wm == i64::MIN || quiet < idle {
             continue;
         }

@@ -27,8 +27,10 @@ const OFFSET: &str = "weir.offset";
 const MARKER: &str = "weir.marker";
 const TIME_ERROR: &str = "weir.time_error";
 
-/// The repartition record of `rec`, which came from `source` (`topic/partition`).
-pub fn record(rec: &Record, source: &str) -> OutMsg {
+/// The repartition record of `rec`, which came from `source`
+/// (`topic/partition`); `payload`: the source bytes, when the value is
+/// unchanged JSON (else the value is serialized).
+pub fn record(rec: &Record, source: &str, payload: Option<&[u8]>) -> OutMsg {
     let offset = rec.origin.offset.to_string();
     let mut headers = OwnedHeaders::new_with_capacity(3)
         .insert(Header {
@@ -48,7 +50,10 @@ pub fn record(rec: &Record, source: &str) -> OutMsg {
     OutMsg {
         dest: Dest::Repartition(None),
         key: Some(rec.key.to_string().into_bytes()),
-        payload: serde_json::to_vec(&rec.value).unwrap_or_default(),
+        payload: match payload {
+            Some(p) => p.to_vec(),
+            None => serde_json::to_vec(&rec.value).unwrap_or_default(),
+        },
         timestamp: if rec.time_error.is_some() {
             rec.timestamp
         } else {
@@ -89,12 +94,17 @@ pub enum Incoming {
 
 /// Reads a repartition message; `None` for one weir did not write.
 pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
-    let header = |name: &str| -> Option<String> {
-        let h = m.headers()?;
-        let v = h.iter().find(|h| h.key == name)?.value?;
-        Some(String::from_utf8_lossy(v).into_owned())
-    };
-    if header(MARKER).is_some() {
+    let (mut marker, mut src, mut offset, mut time_error) = (false, None, None, None);
+    for h in m.headers()?.iter() {
+        match h.key {
+            MARKER => marker = true,
+            SRC => src = h.value,
+            OFFSET => offset = h.value,
+            TIME_ERROR => time_error = h.value,
+            _ => {}
+        }
+    }
+    if marker {
         let v: Value = serde_json::from_slice(m.payload()?).ok()?;
         return Some(Incoming::Marker(
             v["src"].as_str()?.to_owned(),
@@ -102,8 +112,8 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
             v["end"].as_bool().unwrap_or(false),
         ));
     }
-    let src = header(SRC)?;
-    let offset: i64 = header(OFFSET)?.parse().ok()?;
+    let src = std::str::from_utf8(src?).ok()?.to_owned();
+    let offset: i64 = std::str::from_utf8(offset?).ok()?.parse().ok()?;
     let (topic, partition) = src.rsplit_once('/')?;
     let key = serde_json::from_slice(m.key()?).ok()?;
     let value = serde_json::from_slice(m.payload()?).ok()?;
@@ -111,7 +121,7 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
     let mut rec = Record::new(key, value);
     rec.timestamp = ts;
     rec.event_time = ts;
-    rec.time_error = header(TIME_ERROR).map(Arc::from);
+    rec.time_error = time_error.map(|e| Arc::from(String::from_utf8_lossy(e).as_ref()));
     rec.origin = Origin {
         topic: Arc::from(topic),
         partition: partition.parse().ok()?,
@@ -133,10 +143,13 @@ pub fn watermark(sources: &[String], seen: &BTreeMap<String, Upstream>) -> i64 {
 /// Notes a record from `src` at upstream `offset`; false when it is a
 /// repeat (not above the highest offset seen from `src`).
 pub fn first_time(seen: &mut BTreeMap<String, Upstream>, src: &str, offset: i64) -> bool {
-    let u = seen.entry(src.to_owned()).or_insert(Upstream {
-        watermark: i64::MIN,
-        offset: -1,
-    });
+    let u = match seen.get_mut(src) {
+        Some(u) => u,
+        None => seen.entry(src.to_owned()).or_insert(Upstream {
+            watermark: i64::MIN,
+            offset: -1,
+        }),
+    };
     if offset <= u.offset {
         return false;
     }

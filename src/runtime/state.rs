@@ -390,7 +390,7 @@ impl Shared {
                     PartitionTask {
                         next_offset: cp.as_ref().map_or(-1, |c| c.offset),
                         seq: cp.as_ref().map_or(0, |c| c.seq),
-                        last_record: (Instant::now(), chain.watermark()),
+                        last_record: (super::context::now_ms(), chain.watermark()),
                         chain,
                         upstream: cp.as_ref().map(|c| c.upstream.clone()).unwrap_or_default(),
                         last_checkpoint: cp,

@@ -41,9 +41,12 @@ struct Contender {
     filtered: bool,
     /// Row it is compared with.
     baseline: Option<usize>,
+    /// Its outputs are window results (not checked record by record here:
+    /// tests/differential.rs and tests/crash_tansu.rs check them).
+    windowed: bool,
 }
 
-const CONTENDERS: [Contender; 4] = [
+const CONTENDERS: [Contender; 7] = [
     Contender {
         label: "(1) raw rdkafka loop",
         how: How::Role { role: "raw" },
@@ -51,6 +54,7 @@ const CONTENDERS: [Contender; 4] = [
         group: "bench-raw",
         filtered: false,
         baseline: None,
+        windowed: false,
     },
     Contender {
         label: "(2) hand-written serde_json",
@@ -61,6 +65,7 @@ const CONTENDERS: [Contender; 4] = [
         group: "bench-handwritten",
         filtered: true,
         baseline: None,
+        windowed: false,
     },
     Contender {
         label: "(3) weir passthrough",
@@ -71,6 +76,7 @@ const CONTENDERS: [Contender; 4] = [
         group: "weir.bench-passthrough",
         filtered: false,
         baseline: Some(0),
+        windowed: false,
     },
     Contender {
         label: "(4) weir filter+transform",
@@ -81,11 +87,52 @@ const CONTENDERS: [Contender; 4] = [
         group: "weir.bench-filter-transform",
         filtered: true,
         baseline: Some(1),
+        windowed: false,
+    },
+    Contender {
+        label: "(5) weir tumbling count, 10k keys",
+        how: How::Weir {
+            pipeline: "tumbling-count",
+        },
+        topic: "bench-out-weir-tumbling",
+        group: "weir.bench-tumbling",
+        filtered: false,
+        baseline: Some(1),
+        windowed: true,
+    },
+    Contender {
+        label: "(6) weir tumbling count, exactly_once",
+        how: How::Weir {
+            pipeline: "tumbling-count-eos",
+        },
+        topic: "bench-out-weir-tumbling-eos",
+        group: "weir.bench-tumbling-eos",
+        filtered: false,
+        baseline: Some(4),
+        windowed: true,
+    },
+    Contender {
+        label: "(7) weir 100k open windows",
+        how: How::Weir {
+            pipeline: "open-windows",
+        },
+        topic: "bench-out-weir-open-windows",
+        group: "weir.bench-open-windows",
+        filtered: false,
+        baseline: None,
+        windowed: true,
     },
 ];
 
+/// Row of the 100k open windows run.
+const OPEN_WINDOWS_ROW: usize = 6;
+/// Peak RSS goal of 100k open windows, MB.
+const OPEN_WINDOWS_RSS_MB: f64 = 100.0;
+/// Restore goal for 100k windows, s.
+const RESTORE_SECONDS: f64 = 5.0;
+
 /// weir against (1) and (2): throughput at least, CPU per record at most.
-const GOALS: [Goal; 4] = [
+const GOALS: [Goal; 6] = [
     Goal {
         row: 2,
         throughput: true,
@@ -105,6 +152,16 @@ const GOALS: [Goal; 4] = [
         row: 3,
         throughput: false,
         limit: 1.5,
+    },
+    Goal {
+        row: 4,
+        throughput: true,
+        limit: 0.8,
+    },
+    Goal {
+        row: 5,
+        throughput: true,
+        limit: 0.5,
     },
 ];
 
@@ -190,16 +247,50 @@ pub fn run() -> i32 {
         contents.push(got);
     }
     let checks = spot_checks(&contents, &input);
+    let mut extra = Vec::new();
+    if let Ok(m) = &rows[OPEN_WINDOWS_ROW].run {
+        let mb = m.peak_rss_kib as f64 / 1024.0;
+        extra.push(format!(
+            "{} {}: peak RSS {mb:.1} MB (goal < {OPEN_WINDOWS_RSS_MB} MB)",
+            if mb < OPEN_WINDOWS_RSS_MB {
+                "PASS "
+            } else {
+                "SHORT"
+            },
+            rows[OPEN_WINDOWS_ROW].label
+        ));
+    }
+    println!("bench: restore of (7)'s windows from the changelog …");
+    let restore = crate::weir::measure_restore(
+        &env,
+        &weir_bin,
+        &repo().join("tests/bench/open-windows.yaml"),
+        "weir-open-windows-restore",
+    );
+    match &restore {
+        Ok(r) => extra.push(format!(
+            "{} restore of {} windows from the changelog ({} records, {:.1} MB): {:.2} s (goal < {RESTORE_SECONDS} s)",
+            if r.seconds < RESTORE_SECONDS { "PASS " } else { "SHORT" },
+            r.windows,
+            r.records,
+            r.bytes as f64 / 1e6,
+            r.seconds
+        )),
+        Err(e) => extra.push(format!("FAIL  restore of (7)'s windows: {e}")),
+    }
+    println!("bench: {}", extra.join("\nbench: "));
 
     let failed = rows
         .iter()
         .any(|r| r.run.is_err() || !r.output_ok || r.committed.is_err())
-        || checks.iter().any(|(_, sc)| !sc.ok());
+        || checks.iter().any(|(_, sc)| !sc.ok())
+        || restore.is_err();
     let md = Report {
         header,
         produce: produce_line,
         rows: &rows,
         goals: &GOALS,
+        extra_goals: &extra,
         checks: &checks,
         records: n,
         wall_seconds: t_start.elapsed().as_secs_f64(),
@@ -228,7 +319,13 @@ fn run_one(
     input: &Produced,
 ) -> (Row, Option<Contents>) {
     let n = env.records;
-    let expected = if c.filtered { input.ok_count() } else { n };
+    let expected = if c.windowed {
+        0 // window results: done when every input record is in
+    } else if c.filtered {
+        input.ok_count()
+    } else {
+        n
+    };
     println!("bench: {} …", c.label);
     let run = match c.how {
         How::Role { role } => measure_role(env, role, c.group, c.topic),
@@ -238,6 +335,7 @@ fn run_one(
             &repo().join(format!("tests/bench/{pipeline}.yaml")),
             &format!("weir-{pipeline}"),
             expected,
+            c.windowed,
         ),
     };
     match &run {
@@ -259,11 +357,18 @@ fn run_one(
     } else {
         vec![true; n as usize]
     };
-    let (output, output_ok, got) =
+    let (output, output_ok, got) = if c.windowed {
+        (
+            "window results, not checked record by record here (tests/differential.rs, tests/crash_tansu.rs check them)".to_owned(),
+            true,
+            None,
+        )
+    } else {
         match verify::read_topic(tansu, c.topic, &wanted, Duration::from_secs(300)) {
             Ok(got) => (got.summary(expected), got.exact(expected), Some(got)),
             Err(e) => (format!("cannot read: {e}"), false, None),
-        };
+        }
+    };
     println!("bench: {} output {}: {output}", c.label, c.topic);
     let committed = verify::committed(tansu, c.group, &env.input, n);
     println!(

@@ -16,6 +16,8 @@ pub struct Report<'a> {
     pub rows: &'a [Row],
     /// weir's goals.
     pub goals: &'a [Goal],
+    /// Goal lines that are not ratios (memory, restore time).
+    pub extra_goals: &'a [String],
     /// Spot checks of outputs: what was compared, and the result.
     pub checks: &'a [(String, SpotCheck)],
     /// Input records.
@@ -40,8 +42,13 @@ impl Report<'_> {
                it and every expected output (weir counts an output when it hands it to the \
                producer). CPU: user + system time of the whole process, start-up and group \
                join included, per input record. Peak RSS: VmHWM. Ratios: (3) against (1), \
-               (4) against (2).\n\n## Goals\n\n```\n";
+               (4) and (5) against (2), (6) against (5). (5)–(7) are done when every input record is in \
+               (their window results are counted as they are produced); their steady state starts \
+               when the partitions are assigned.\n\n## Goals\n\n```\n";
         for g in goal_lines(self.rows, self.goals, n) {
+            let _ = writeln!(md, "{g}");
+        }
+        for g in self.extra_goals {
             let _ = writeln!(md, "{g}");
         }
         md += "```\n\n## Checks\n\n";

@@ -85,13 +85,18 @@ fn counters(m: &Metrics) -> String {
 }
 
 /// Runs `weir run` on `pipeline` until it has read `records` input records
-/// and counted `expected_out` sink records, and measures it.
+/// and counted `expected_out` sink records, and measures it. With
+/// `from_assignment` (a repartitioned pipeline counts a record in only
+/// after the repartition topic, and a commit's flush can hold /metrics
+/// back), the steady state starts at the first sample after the partitions
+/// were assigned.
 pub fn measure(
     env: &RunEnv,
     weir_bin: &Path,
     pipeline: &Path,
     name: &str,
     expected_out: u64,
+    from_assignment: bool,
 ) -> Result<Measurement, String> {
     let (dir, records, timeout) = (&env.dir, env.records, env.timeout);
     let port = crate::tansu::free_port();
@@ -125,8 +130,11 @@ pub fn measure(
                 records_in: m.sum("weir_records_in_total"),
                 sink: m.sum("weir_sink_records_total"),
             };
+            let assigned = m.samples.iter().any(|((n, l), v)| {
+                n == "weir_rebalances_total" && l.contains("assign") && *v > 0.0
+            });
             last_metrics = Some(m);
-            if first.is_none() && s.records_in > 0 {
+            if first.is_none() && (s.records_in > 0 || (from_assignment && assigned)) {
                 first = Some(s);
             }
             if s.records_in >= records && s.sink >= expected_out {
@@ -176,5 +184,79 @@ pub fn measure(
         load,
         exit,
         notes,
+    })
+}
+
+/// What a restore from the changelog took, from weir's log line.
+#[derive(Debug, Clone, Copy)]
+pub struct Restore {
+    /// Windows restored.
+    pub windows: u64,
+    /// Changelog records read.
+    pub records: u64,
+    /// Changelog bytes read (keys and payloads).
+    pub bytes: u64,
+    /// Seconds from the assignment to the state in place.
+    pub seconds: f64,
+}
+
+/// Starts `weir run` on `pipeline` again (same group: its state is in the
+/// changelog), waits for the "state restored from the changelog" log lines
+/// of its assignment, and stops it. Sums over the lines of one assignment.
+pub fn measure_restore(
+    env: &RunEnv,
+    weir_bin: &Path,
+    pipeline: &Path,
+    name: &str,
+) -> Result<Restore, String> {
+    let dir = &env.dir;
+    let port = crate::tansu::free_port();
+    let config = dir.join(format!("{name}.config.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  bootstrap_servers: \"{}\"\n  client:\n    session.timeout.ms: \"{}\"\n\
+             metrics:\n  listen: \"127.0.0.1:{port}\"\n\
+             log:\n  format: json\n  level: info\n\
+             commit_interval: 1s\n",
+            env.bootstrap,
+            crate::tansu::SESSION_TIMEOUT_MS
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(weir_bin);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg(pipeline)
+        .current_dir(dir)
+        .env_remove("RUST_LOG");
+    let mut proc = Proc::spawn(cmd, dir, name, false)?;
+    let deadline = Instant::now() + env.timeout;
+    let line = loop {
+        proc.check_alive()?;
+        let log = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains("state restored from the changelog"))
+        {
+            break l.to_owned();
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{name}: no restore logged within {:?}",
+                env.timeout
+            ));
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    };
+    let _ = proc.stop(true, Duration::from_secs(40));
+    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+    let f = &v["fields"];
+    Ok(Restore {
+        windows: f["windows"].as_u64().unwrap_or(0),
+        records: f["records"].as_u64().unwrap_or(0),
+        bytes: f["bytes"].as_u64().unwrap_or(0),
+        seconds: f["seconds"].as_f64().unwrap_or(f64::NAN),
     })
 }

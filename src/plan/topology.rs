@@ -1,0 +1,175 @@
+//! `weir plan`: a plan as text, the way the runtime will run it: which
+//! stages run on the source partitions and which after the repartition
+//! topic, every internal topic weir creates (repartition, changelogs,
+//! checkpoints), sinks and DLQ.
+
+use super::Plan;
+use crate::codec::EventTime;
+use crate::operator::window::{EmitMode, WindowKind};
+use crate::operator::Stage;
+use crate::spec::{Delivery, LatePolicy};
+use std::fmt::Write as _;
+
+fn ms(v: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(v.max(0) as u64)).to_string()
+}
+
+fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
+    match s {
+        Stage::Filter(f) => format!("{i}:filter     {}", f.predicate.source()),
+        Stage::KeyBy(k) => format!("{i}:key_by     {}", k.key.source()),
+        Stage::Transform(t) => {
+            let mut parts = Vec::new();
+            if !t.select.is_empty() {
+                parts.push(format!("select {}", t.select.len()));
+            }
+            if !t.rename.is_empty() {
+                parts.push(format!("rename {}", t.rename.len()));
+            }
+            if !t.set.is_empty() {
+                let names: Vec<&str> = t.set.iter().map(|(n, _)| n.as_str()).collect();
+                parts.push(format!("set {}", names.join(", ")));
+            }
+            if !t.drop.is_empty() {
+                parts.push(format!("drop {}", t.drop.len()));
+            }
+            format!("{i}:transform  {}", parts.join("; "))
+        }
+        Stage::Window(w) => {
+            let kind = match w.kind {
+                WindowKind::Aligned(a) if a.size == a.advance => format!("tumbling {}", ms(a.size)),
+                WindowKind::Aligned(a) => format!("hopping {} every {}", ms(a.size), ms(a.advance)),
+                WindowKind::Session { gap } => format!("session gap {}", ms(gap)),
+            };
+            let emit = match w.emit {
+                EmitMode::Final => "final".to_owned(),
+                EmitMode::Update => "update".to_owned(),
+                EmitMode::Every(d) => format!("every {}", ms(d)),
+            };
+            let late = match w.late {
+                LatePolicy::Drop => "dropped",
+                LatePolicy::Dlq => "to the DLQ",
+            };
+            let aggs: Vec<&str> = w.aggregates.iter().map(|a| a.name.as_str()).collect();
+            format!(
+                "{i}:window     {kind}, allowed lateness {}, emit {emit}, late records {late}; aggregates {}\n               state → {} (internal, compacted)",
+                ms(w.allowed_lateness),
+                aggs.join(", "),
+                crate::kafka::changelog::topic(&plan.name, i)
+            )
+        }
+    }
+}
+
+/// The plan as indented text (see the module doc).
+pub fn describe(plan: &Plan) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "pipeline {} ({})", plan.name, plan.file.display());
+    let delivery = match plan.delivery {
+        Delivery::AtLeastOnce => "at_least_once",
+        Delivery::ExactlyOnce => "exactly_once",
+    };
+    let _ = writeln!(o, "  consumer group {}, delivery {delivery}", plan.group_id);
+    let source = match &plan.pattern {
+        Some(p) => format!("topics matching {p}"),
+        None => plan.topics.join(", "),
+    };
+    let time = match &plan.decoder.event_time {
+        EventTime::KafkaTimestamp => "the Kafka timestamp".to_owned(),
+        EventTime::Path(p, unit) => {
+            format!("{} in {}", p.source(), format!("{unit:?}").to_lowercase())
+        }
+    };
+    let _ = writeln!(
+        o,
+        "  source {source}; event time {time}; watermark = max event time − {}{}",
+        ms(plan.max_out_of_orderness),
+        plan.idle_timeout
+            .map(|t| format!(", idle after {}", ms(t)))
+            .unwrap_or_default()
+    );
+    let split = plan.repartition.as_ref().map(|r| r.after + 1);
+    let _ = writeln!(o, "  on the source partitions:");
+    for (i, s) in plan.stages.iter().enumerate() {
+        if Some(i) == split {
+            let topic = plan.repartition_topic().unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "    → {topic} (internal: keyed by the new key, the source's partition count, watermark markers)\n  on the partitions of {topic}:"
+            );
+        }
+        let _ = writeln!(o, "    {}", stage_line(i, s, plan));
+    }
+    let _ = writeln!(o, "  sinks:");
+    for s in plan.sinks.iter() {
+        let mut line = format!("    {}", s.topic);
+        if let Some(w) = &s.when {
+            let _ = write!(line, "  when {}", w.source());
+        }
+        if let Some(k) = &s.key {
+            let _ = write!(line, "  key {}", k.source());
+        }
+        let _ = writeln!(o, "{line}");
+    }
+    if plan.uses_dlq {
+        let _ = writeln!(o, "  DLQ {}", plan.dlq_topic);
+    }
+    let mut internal: Vec<String> = plan
+        .repartition_topic()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    internal.extend(plan.changelog_topics());
+    if plan.delivery == Delivery::AtLeastOnce {
+        internal.push(plan.checkpoint_topic.clone());
+    }
+    let _ = writeln!(o, "  internal topics: {}", internal.join(", "));
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::CelEnv;
+    use crate::spec::{parse_text, PipelineSpec};
+    use std::path::Path;
+
+    #[test]
+    fn names_every_segment_and_internal_topic() {
+        let yaml = "name: visits
+source:
+  topics: [visits]
+  event_time: {path: $.ts, unit: ms}
+  watermark: {max_out_of_orderness: 5s}
+stages:
+  - filter: value.ok
+  - key_by: value.user
+  - window:
+      session: {gap: 30m}
+      emit: update
+      aggregate: {n: count()}
+sinks:
+  - topic: sessions
+    when: value.n > 1
+";
+        let loaded = parse_text::<PipelineSpec>(Path::new("v.yaml"), yaml).unwrap();
+        let plan = crate::plan::compile(&loaded, &CelEnv::new()).unwrap();
+        assert_eq!(
+            describe(&plan),
+            "pipeline visits (v.yaml)
+  consumer group weir.visits, delivery at_least_once
+  source visits; event time $.ts in ms; watermark = max event time − 5s
+  on the source partitions:
+    0:filter     value.ok
+    1:key_by     value.user
+    → weir.visits.1.repartition (internal: keyed by the new key, the source's partition count, watermark markers)
+  on the partitions of weir.visits.1.repartition:
+    2:window     session gap 30m, allowed lateness 0s, emit update, late records dropped; aggregates n
+               state → weir.visits.2.changelog (internal, compacted)
+  sinks:
+    sessions  when value.n > 1
+  internal topics: weir.visits.1.repartition, weir.visits.2.changelog, weir.visits.checkpoint
+"
+        );
+    }
+}
