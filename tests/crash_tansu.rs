@@ -341,16 +341,32 @@ fn at_least_once_three_replicas_kill_9_gives_exact_sessions() {
     );
 }
 
+/// On Tansu, the zero repeats of exactly-once cannot be shown: it hands the
+/// records of aborted transactions to `read_committed` readers
+/// (`tansu_shows_aborted_transactions_to_read_committed_readers`), so the
+/// killed replica's aborted outputs reach the reader and count as repeats.
+/// What this shows: every session present and exact (none partial or
+/// counted twice), because weir's restore takes the changelog marker at the
+/// group's committed offset, not a later one of an aborted transaction;
+/// the repeats are printed. Against a broker that filters aborted
+/// transactions, as Kafka does, `WEIR_EOS_ZERO_REPEATS=1` asserts zero
+/// repeats too.
 #[test]
-fn exactly_once_three_replicas_kill_9_gives_each_session_once() {
+fn exactly_once_three_replicas_kill_9_gives_exact_sessions() {
     let _one = serialize();
     let t = crash_and_move("exactly_once");
-    assert_eq!(
-        t.repeats,
-        0,
-        "read_committed sees each session once: {}",
-        t.summary()
+    println!(
+        "exactly_once: {} repeats (aborted transactions Tansu shows to read_committed readers)",
+        t.repeats
     );
+    if std::env::var_os("WEIR_EOS_ZERO_REPEATS").is_some() {
+        assert_eq!(
+            t.repeats,
+            0,
+            "read_committed sees each session once: {}",
+            t.summary()
+        );
+    }
 }
 
 /// Restore cost: 100,000 open windows (one per key, in a day-long tumbling
@@ -445,4 +461,74 @@ fn restore_of_100k_open_windows_from_the_changelog() {
     assert_eq!(f["windows"], json!(KEYS), "every open window is restored");
     let st = second.terminate(Duration::from_secs(30));
     assert!(st.success(), "second run exit status: {st}");
+}
+
+/// What the broker does with transactions, as weir's exactly-once relies
+/// on it: an open transaction holds `read_committed` readers back (they
+/// see nothing of it), a new producer with the same `transactional.id`
+/// fences the old one; but Tansu then returns the records of aborted
+/// transactions (fenced or explicitly aborted) to `read_committed`
+/// readers, where Kafka filters them out. If this test fails, Tansu has
+/// changed: re-enable `exactly_once_three_replicas_kill_9_gives_each_session_once`.
+#[test]
+fn tansu_shows_aborted_transactions_to_read_committed_readers() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let _one = serialize();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = Tansu::start(dir.path());
+    t.create_topic("probe", 1);
+    let read = |marker: &str| -> Vec<String> {
+        let mut cfg = t.client_config();
+        cfg.set("group.id", "probe-reader")
+            .set("isolation.level", "read_committed");
+        let c: BaseConsumer = cfg.create().expect("reader");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("probe", 0, Offset::Beginning)
+            .expect("tpl");
+        c.assign(&tpl).expect("assign");
+        let mut out: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !out.iter().any(|p| p == marker) && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+        out
+    };
+    let producer = || {
+        let mut cfg = t.client_config();
+        cfg.set("transactional.id", "probe")
+            .set("message.timeout.ms", "60000");
+        let p: BaseProducer = cfg.create().expect("producer");
+        p.init_transactions(Duration::from_secs(30))
+            .expect("init transactions");
+        p
+    };
+    let send = |p: &BaseProducer, v: &str| {
+        p.send(BaseRecord::<str, str>::to("probe").payload(v))
+            .map_err(|(e, _)| e)
+            .expect("send");
+        p.flush(Duration::from_secs(10)).expect("flush");
+    };
+    let a = producer();
+    a.begin_transaction().expect("begin");
+    send(&a, "a: open, then fenced");
+    let b = producer(); // fences a
+    b.begin_transaction().expect("begin");
+    send(&b, "b: aborted");
+    b.abort_transaction(Duration::from_secs(30)).expect("abort");
+    b.begin_transaction().expect("begin");
+    send(&b, "b: committed");
+    b.commit_transaction(Duration::from_secs(30))
+        .expect("commit");
+    let got = read("b: committed");
+    println!("read_committed after a fenced, an aborted and a committed transaction: {got:?}");
+    assert_eq!(
+        got,
+        vec!["a: open, then fenced", "b: aborted", "b: committed"],
+        "Tansu's read_committed: Kafka would return only the committed record"
+    );
 }

@@ -156,7 +156,7 @@ impl ConsumerContext for WeirContext {
         let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                shared.on_assign(tpl);
+                shared.on_assign(base, tpl);
                 let r = if cooperative {
                     base.incremental_assign(tpl)
                 } else {

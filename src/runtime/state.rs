@@ -347,8 +347,34 @@ impl Shared {
 
     /// Assignment: builds each partition's chain, restores its state from
     /// the checkpoint and changelog, and sets the fetch positions.
-    pub(super) fn on_assign(&self, tpl: &mut TopicPartitionList) {
+    pub(super) fn on_assign<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        tpl: &mut TopicPartitionList,
+    ) {
         let started = Instant::now();
+        // Under exactly_once, the offsets the group coordinator holds are
+        // those of committed transactions only: they pick the marker a
+        // restore resumes from, also on a broker that hands out records of
+        // aborted transactions (Tansu, the mock cluster).
+        let committed: HashMap<String, i64> = if self.eos {
+            consumer
+                .committed_offsets(tpl.clone(), Duration::from_secs(10))
+                .map(|c| {
+                    c.elements()
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => {
+                                Some((format!("{}/{}", e.topic(), e.partition()), o))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            HashMap::new()
+        };
         // Under exactly_once the changelog markers and the committed offsets
         // say where each partition stands; the checkpoint topic is not written.
         let cps = if self.eos {
@@ -417,7 +443,12 @@ impl Shared {
                         .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
                         .sum();
                     let n = records.len();
-                    let windows = restore_into(&mut tasks, records, self.eos, &self.plan);
+                    let windows = restore_into(
+                        &mut tasks,
+                        records,
+                        self.eos.then_some(&committed),
+                        &self.plan,
+                    );
                     let secs = started.elapsed().as_secs_f64();
                     self.metrics
                         .restore_seconds
@@ -475,22 +506,31 @@ impl Shared {
 fn restore_into(
     tasks: &mut HashMap<String, (PartKey, PartitionTask)>,
     records: Vec<LogRecord>,
-    eos: bool,
+    eos: Option<&HashMap<String, i64>>,
     plan: &crate::plan::Plan,
 ) -> usize {
-    if eos {
-        // Only committed records are here: the newest marker of a source
-        // is where its partition stands.
+    if let Some(committed) = eos {
+        // The newest marker at or before the committed offset is where the
+        // partition stands (on Kafka, the newest visible marker; a broker
+        // that shows aborted transactions may show later ones).
+        let mut chosen: HashMap<String, Checkpoint> = HashMap::new();
         for r in &records {
             let Some(source) = parse_marker_key(&r.key) else {
                 continue;
             };
-            let (Some((_, task)), Some(Ok(cp))) = (
-                tasks.get_mut(&source),
-                r.payload
-                    .as_deref()
-                    .map(serde_json::from_slice::<Checkpoint>),
-            ) else {
+            let Some(Ok(cp)) = r
+                .payload
+                .as_deref()
+                .map(serde_json::from_slice::<Checkpoint>)
+            else {
+                continue;
+            };
+            if committed.get(&source).is_none_or(|c| cp.offset <= *c) {
+                chosen.insert(source, cp);
+            }
+        }
+        for (source, cp) in chosen {
+            let Some((_, task)) = tasks.get_mut(&source) else {
                 continue;
             };
             task.chain
