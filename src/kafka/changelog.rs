@@ -106,7 +106,7 @@ pub fn read_partitions(
         read_topic(
             base,
             topic,
-            &ps,
+            Some(&ps),
             read_committed,
             deadline,
             timeout,
@@ -116,23 +116,50 @@ pub fn read_partitions(
     Ok(out)
 }
 
-/// [`read_partitions`] for the partitions `ps` of one topic (librdkafka's
+/// Every record of every partition of `topic`, as [`read_partitions`]
+/// reads them (the checkpoint topic).
+///
+/// # Errors
+/// As [`read_partitions`].
+pub fn read_topic_to_end(
+    base: &ClientConfig,
+    topic: &str,
+    read_committed: bool,
+    timeout: Duration,
+) -> Result<Vec<LogRecord>, ChangelogError> {
+    let mut out = Vec::new();
+    read_topic(
+        base,
+        topic,
+        None,
+        read_committed,
+        Instant::now() + timeout,
+        timeout,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// [`read_partitions`] for the partitions `ps` (all when `None`) of one topic (librdkafka's
 /// end-of-partition event names the partition only).
 fn read_topic(
     base: &ClientConfig,
     topic: &str,
-    ps: &[i32],
+    ps: Option<&[i32]>,
     read_committed: bool,
     deadline: Instant,
     timeout: Duration,
     out: &mut Vec<LogRecord>,
 ) -> Result<(), ChangelogError> {
     let err = |source| ChangelogError::Kafka {
-        parts: ps.iter().map(|p| format!("{topic}/{p}")).collect(),
+        parts: match ps {
+            Some(ps) => ps.iter().map(|p| format!("{topic}/{p}")).collect(),
+            None => vec![topic.to_owned()],
+        },
         source,
     };
     let mut cfg = base.clone();
-    cfg.set("group.id", "weir.changelog-reader")
+    cfg.set("group.id", "weir.state-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("fetch.queue.backoff.ms", "10")
@@ -156,7 +183,8 @@ fn read_topic(
     };
     let mut targets: HashMap<i32, i64> = HashMap::new();
     let mut tpl = TopicPartitionList::new();
-    for p in ps.iter().filter(|p| **p < count) {
+    let all: Vec<i32> = (0..count).collect();
+    for p in ps.unwrap_or(&all).iter().filter(|p| **p < count) {
         let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
         if high > low {
             targets.insert(*p, high - 1);

@@ -10,12 +10,10 @@
 //! state repeats nothing and loses nothing. It is a record, not
 //! offset-commit metadata, because Tansu drops commit metadata.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One partition's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,13 +52,15 @@ pub fn key(topic: &str, partition: i32) -> String {
 pub struct CheckpointError {
     /// The checkpoint topic.
     pub topic: String,
-    /// librdkafka's error.
-    pub source: rdkafka::error::KafkaError,
+    /// The read's error.
+    pub source: Box<crate::kafka::changelog::ChangelogError>,
 }
 
 /// Reads the newest checkpoint of every key in `topic` (blocking, bounded by
-/// `timeout`); with `read_committed`, only those of committed transactions.
-/// A missing topic yields no checkpoints.
+/// `timeout`; read to the end as the changelogs are,
+/// [`crate::kafka::changelog::read_partitions`]); with `read_committed`,
+/// only those of committed transactions. A missing topic yields no
+/// checkpoints.
 ///
 /// # Errors
 /// [`CheckpointError`] when the broker cannot be read.
@@ -70,79 +70,20 @@ pub fn read_all(
     read_committed: bool,
     timeout: Duration,
 ) -> Result<HashMap<String, Checkpoint>, CheckpointError> {
-    let err = |source| CheckpointError {
-        topic: topic.to_owned(),
-        source,
-    };
-    let mut cfg = base.clone();
-    cfg.set("group.id", "weir.checkpoint-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("fetch.queue.backoff.ms", "10");
-    if read_committed {
-        cfg.set("isolation.level", "read_committed");
-    }
-    let consumer: BaseConsumer = cfg.create().map_err(err)?;
-    let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
-    let mut targets = HashMap::new();
-    let mut tpl = TopicPartitionList::new();
-    for t in md
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-    {
-        for p in t.partitions() {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p.id(), timeout)
-                .map_err(err)?;
-            if high > low {
-                targets.insert(p.id(), high - 1);
-                tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
-                    .map_err(err)?;
-            }
-        }
-    }
+    let records = crate::kafka::changelog::read_topic_to_end(base, topic, read_committed, timeout)
+        .map_err(|source| CheckpointError {
+            topic: topic.to_owned(),
+            source: Box::new(source),
+        })?;
     let mut out = HashMap::new();
-    if targets.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&tpl).map_err(err)?;
-    let deadline = Instant::now() + timeout;
-    let mut last_progress = Instant::now();
-    while !targets.is_empty()
-        && Instant::now() < deadline
-        && last_progress.elapsed() < crate::kafka::changelog::QUIET
-    {
-        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let msg = msg.map_err(err)?;
-        last_progress = Instant::now();
-        if let (Some(k), Some(v)) = (msg.key(), msg.payload()) {
-            if let (Ok(k), Ok(cp)) = (
-                std::str::from_utf8(k),
-                serde_json::from_slice::<Checkpoint>(v),
-            ) {
-                out.insert(k.to_owned(), cp);
-            }
-        }
-        if targets
-            .get(&msg.partition())
-            .is_some_and(|last| msg.offset() >= *last)
-        {
-            targets.remove(&msg.partition());
-        }
-    }
-    // Records of the last fetched batch beyond the reported high watermark
-    // (Tansu reports the last batch's base offset + 1) are already queued.
-    while let Some(Ok(msg)) = consumer.poll(Duration::from_millis(50)) {
-        if let (Some(k), Some(v)) = (msg.key(), msg.payload()) {
-            if let (Ok(k), Ok(cp)) = (
-                std::str::from_utf8(k),
-                serde_json::from_slice::<Checkpoint>(v),
-            ) {
-                out.insert(k.to_owned(), cp);
-            }
+    for r in records {
+        if let (Ok(k), Some(Ok(cp))) = (
+            String::from_utf8(r.key),
+            r.payload
+                .as_deref()
+                .map(serde_json::from_slice::<Checkpoint>),
+        ) {
+            out.insert(k, cp);
         }
     }
     Ok(out)

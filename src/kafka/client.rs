@@ -114,3 +114,32 @@ fn consumer_only(key: &str) -> bool {
     ];
     PREFIXES.iter().any(|p| key.starts_with(p)) || KEYS.contains(&key)
 }
+
+/// Enqueues `rec`; while librdkafka's queue is full, calls `wait` and serves
+/// delivery reports for 10 ms until there is room (backpressure).
+///
+/// # Errors
+/// Any other enqueue error (unknown topic, record too large).
+pub fn send_waiting<C, K, P>(
+    producer: &rdkafka::producer::BaseProducer<C>,
+    mut rec: rdkafka::producer::BaseRecord<'_, K, P, C::DeliveryOpaque>,
+    mut wait: impl FnMut(),
+) -> Result<(), rdkafka::error::KafkaError>
+where
+    C: rdkafka::producer::ProducerContext,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                wait();
+                producer.poll(std::time::Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}

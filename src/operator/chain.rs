@@ -156,9 +156,6 @@ pub struct Chain {
     /// Stage index where the segment ends in the repartition topic; `None`
     /// when it ends in the sinks.
     until: Option<usize>,
-    /// The watermark is set from outside ([`Chain::advance_watermark`]:
-    /// repartition markers), not from the records' event times.
-    external_watermark: bool,
 }
 
 impl Chain {
@@ -184,7 +181,6 @@ impl Chain {
             watermark: Watermark::new(max_out_of_orderness),
             from: 0,
             until: None,
-            external_watermark: false,
         }
     }
 
@@ -196,7 +192,6 @@ impl Chain {
     pub fn segment(mut self, from: usize, until: Option<usize>) -> Self {
         self.from = from;
         self.until = until;
-        self.external_watermark = from > 0;
         self
     }
 
@@ -269,7 +264,9 @@ impl Chain {
         let event_time = rec.time_error.is_none().then_some(rec.event_time);
         let outcome = self.run_from(self.from, rec, wm_before, true, &mut res);
         res.outcome = Some(outcome);
-        if !self.external_watermark && event_time.is_some_and(|t| self.watermark.observe(t)) {
+        // After a repartition (`from > 0`) the watermark comes from the
+        // markers ([`Chain::advance_watermark`]), not from event times.
+        if self.from == 0 && event_time.is_some_and(|t| self.watermark.observe(t)) {
             self.close_windows(wm_before, self.watermark.current(), &mut res);
         }
         res

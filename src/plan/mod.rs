@@ -360,15 +360,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         consumer.insert(k.clone(), crate::spec::daemon::property_value(v));
     }
 
-    let repartition = find_repartition(&stages, &spec.name).map(|r| {
-        r.map(|mut r| {
-            r.forward_payload = src.format == crate::spec::Format::Json
-                && !stages[..=r.after]
-                    .iter()
-                    .any(|s| matches!(s, Stage::Transform(_)));
-            r
-        })
-    });
+    let repartition = find_repartition(&stages, &spec.name, src.format);
     if let Err(i) = repartition {
         err(
             &format!("stages[{i}]"),
@@ -437,7 +429,11 @@ impl std::fmt::Debug for Plan {
 /// The repartition of a stage list: the last `key_by` before the first
 /// window that follows a `key_by`. `Err(i)` when stage `i` is another
 /// `key_by` followed by a window after that (a second repartition).
-fn find_repartition(stages: &[Stage], name: &str) -> Result<Option<Repartition>, usize> {
+fn find_repartition(
+    stages: &[Stage],
+    name: &str,
+    format: crate::spec::Format,
+) -> Result<Option<Repartition>, usize> {
     let mut last_key_by = None;
     let mut found: Option<usize> = None;
     for (i, s) in stages.iter().enumerate() {
@@ -457,7 +453,10 @@ fn find_repartition(stages: &[Stage], name: &str) -> Result<Option<Repartition>,
     Ok(found.map(|after| Repartition {
         after,
         topic: format!("weir.{name}.{after}.repartition"),
-        forward_payload: false,
+        forward_payload: format == crate::spec::Format::Json
+            && !stages[..=after]
+                .iter()
+                .any(|s| matches!(s, Stage::Transform(_))),
     }))
 }
 

@@ -22,7 +22,7 @@ use crate::record::Origin;
 use crate::spec::daemon::KafkaConfig;
 use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -782,20 +782,10 @@ fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
         if let Some(h) = msg.headers {
             rec = rec.headers(h);
         }
-        loop {
-            match shared.producer.send(rec) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    rec = r;
-                    shared.tick_clock();
-                    shared.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => {
-                    tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
-                    lock(&shared.failure).get_or_insert(format!("to `{topic}`: {e}"));
-                    break;
-                }
-            }
+        let sent = client::send_waiting(&shared.producer, rec, || shared.tick_clock());
+        if let Err(e) = sent {
+            tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
+            lock(&shared.failure).get_or_insert(format!("to `{topic}`: {e}"));
         }
     }
 }

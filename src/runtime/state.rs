@@ -281,55 +281,18 @@ impl Shared {
         if let Some(h) = headers {
             rec = rec.headers(h);
         }
-        if self.eos {
-            return self.send_in_transaction(rec);
-        }
-        loop {
-            match self.state_producer.send(rec) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    rec = r;
-                    self.state_producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => {
-                    lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
-                    break;
-                }
-            }
-        }
-    }
-
-    /// `exactly_once`: a state record joins the open transaction through the
-    /// output producer.
-    fn send_in_transaction(&self, rec: BaseRecord<'_, str, [u8], ()>) {
-        let topic = rec.topic.to_owned();
-        let mut r = BaseRecord::with_opaque_to(rec.topic, super::context::STATE_RECORD);
-        r.key = rec.key;
-        r.payload = rec.payload;
-        r.partition = rec.partition;
-        r.headers = rec.headers;
-        loop {
-            match self.producer.send(r) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    r = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => {
-                    lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
-                    break;
-                }
-            }
+        let sent = if self.eos {
+            // The state record joins the open transaction through the
+            // output producer.
+            let mut r = BaseRecord::with_opaque_to(topic, super::context::STATE_RECORD);
+            (r.key, r.payload, r.partition, r.headers) =
+                (rec.key, rec.payload, rec.partition, rec.headers);
+            crate::kafka::client::send_waiting(&self.producer, r, || {})
+        } else {
+            crate::kafka::client::send_waiting(&self.state_producer, rec, || {})
+        };
+        if let Err(e) = sent {
+            lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
         }
     }
 

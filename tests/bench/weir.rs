@@ -39,6 +39,18 @@ pub fn write_config(dir: &Path, name: &str, bootstrap: &str, metrics_port: u16) 
     path
 }
 
+/// `weir run --config CONFIG PIPELINE` in `dir`, without `RUST_LOG`.
+fn run_command(weir_bin: &Path, config: &Path, pipeline: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(weir_bin);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg(pipeline)
+        .current_dir(dir)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
 /// `GET /metrics`, parsed; `Err` on any failure (weir may be starting or gone).
 fn scrape(port: u16) -> Result<Metrics, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -101,13 +113,7 @@ pub fn measure(
     let (dir, records, timeout) = (&env.dir, env.records, env.timeout);
     let port = crate::tansu::free_port();
     let config = write_config(dir, name, &env.bootstrap, port);
-    let mut cmd = Command::new(weir_bin);
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg(pipeline)
-        .current_dir(dir)
-        .env_remove("RUST_LOG");
+    let cmd = run_command(weir_bin, &config, pipeline, dir);
     let meter = LoadMeter::start(env.broker_pid);
     let spawned = Instant::now();
     let mut proc = Proc::spawn(cmd, dir, name, false)?;
@@ -224,13 +230,7 @@ pub fn measure_restore(
         ),
     )
     .map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(weir_bin);
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg(pipeline)
-        .current_dir(dir)
-        .env_remove("RUST_LOG");
+    let cmd = run_command(weir_bin, &config, pipeline, dir);
     let mut proc = Proc::spawn(cmd, dir, name, false)?;
     let deadline = Instant::now() + env.timeout;
     let line = loop {

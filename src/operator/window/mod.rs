@@ -182,20 +182,15 @@ impl WindowOperator {
     }
 
     fn fold(&self, aggs: &mut [AggState], values: &[AggValue], t: i64) -> Result<(), ExprError> {
-        for ((state, spec), v) in aggs.iter_mut().zip(&self.def.aggregates).zip(values) {
-            state.add(spec, v, t).map_err(|m| agg_error(spec, m))?;
-        }
-        Ok(())
+        fold(&self.def.aggregates, aggs, values, t)
     }
 
     /// Checks that `values` fold into the window `id` (or a new one).
     fn check(&self, id: &Id, values: &[AggValue]) -> Result<(), ExprError> {
-        if let Some(w) = self.windows.get(id) {
-            for ((state, spec), v) in w.aggs.iter().zip(&self.def.aggregates).zip(values) {
-                state.check(v).map_err(|m| agg_error(spec, m))?;
-            }
+        match self.windows.get(id) {
+            Some(w) => check(&self.def.aggregates, &w.aggs, values),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn empty_aggs(&self) -> Vec<AggState> {
@@ -222,20 +217,38 @@ impl WindowOperator {
             .starts(t)
             .filter(|s| def.closes_at(s + a.size) > wm)
             .collect::<Vec<_>>();
-        // Check first: a failing record changes no window.
-        for s in &open {
-            id.1 = *s;
-            self.check(&id, &values)?;
+        // A failing record changes no window: with several windows, check
+        // them all first; with one (tumbling), check it where it is folded.
+        let single = open.len() == 1;
+        if !single {
+            for s in &open {
+                id.1 = *s;
+                self.check(&id, &values)?;
+            }
         }
         for s in open {
             id.1 = s;
-            let mut aggs = match self.windows.get_mut(&id) {
-                Some(w) => std::mem::take(&mut w.aggs),
-                None => self.empty_aggs(),
-            };
-            // Checked above; a fresh state accepts what the check accepted.
-            self.fold(&mut aggs, &values, t)?;
-            self.put(id.clone(), &rec.key, s + a.size, aggs, out);
+            match self.windows.get_mut(&id) {
+                Some(w) => {
+                    if single {
+                        check(&def.aggregates, &w.aggs, &values)?;
+                    }
+                    fold(&def.aggregates, &mut w.aggs, &values, t)?;
+                    w.changed = true;
+                    if !w.dirty {
+                        w.dirty = true;
+                        self.dirty.push(id.clone());
+                    }
+                    if def.emit == EmitMode::Update {
+                        out.push(self.result(s, &self.windows[&id]));
+                    }
+                }
+                None => {
+                    let mut aggs = self.empty_aggs();
+                    self.fold(&mut aggs, &values, t)?;
+                    self.put(id.clone(), &rec.key, s + a.size, aggs, out);
+                }
+            }
         }
         Ok(AddOutcome::Added)
     }
@@ -493,6 +506,27 @@ impl WindowOperator {
         r.event_time = w.end - 1;
         r
     }
+}
+
+/// Folds one record's `values` (at event time `t`) into `aggs`.
+fn fold(
+    specs: &[AggSpec],
+    aggs: &mut [AggState],
+    values: &[AggValue],
+    t: i64,
+) -> Result<(), ExprError> {
+    for ((state, spec), v) in aggs.iter_mut().zip(specs).zip(values) {
+        state.add(spec, v, t).map_err(|m| agg_error(spec, m))?;
+    }
+    Ok(())
+}
+
+/// Whether `values` fold into `aggs` without error ([`AggState::check`]).
+fn check(specs: &[AggSpec], aggs: &[AggState], values: &[AggValue]) -> Result<(), ExprError> {
+    for ((state, spec), v) in aggs.iter().zip(specs).zip(values) {
+        state.check(v).map_err(|m| agg_error(spec, m))?;
+    }
+    Ok(())
 }
 
 fn agg_error(spec: &AggSpec, message: String) -> ExprError {
