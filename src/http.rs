@@ -26,6 +26,14 @@ impl Health {
             .insert(pipeline.to_owned(), ready);
     }
 
+    /// Forgets `pipeline` (stopped for good, e.g. its file was removed).
+    pub fn remove(&self, pipeline: &str) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(pipeline);
+    }
+
     /// Ready when at least one pipeline is registered and all are ready;
     /// otherwise the names of those that are not.
     pub fn check(&self) -> Result<(), Vec<String>> {

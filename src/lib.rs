@@ -11,6 +11,7 @@
 //! - [`kafka`]: consumer, producer, topics, the embedded mock cluster.
 //! - [`runtime`]: partition tasks, offsets and checkpoints, the daemon.
 //! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoint.
+//! - [`testing`]: `weir test`'s harness: pipeline test cases with no broker.
 //! - [`cli`]: one module per subcommand.
 
 pub mod cli;
@@ -24,3 +25,4 @@ pub mod plan;
 pub mod record;
 pub mod runtime;
 pub mod spec;
+pub mod testing;

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub restore_seconds: prometheus::GaugeVec,
     /// `weir_changelog_records_total{pipeline}`: changelog records written.
     pub changelog_records: IntCounterVec,
+    /// `weir_config_reloads_total{result}`: SIGHUP reloads, `result` is
+    /// `success` (every file valid) or `failure` (some file rejected).
+    pub config_reloads: IntCounterVec,
     /// 1, labelled with the version.
     pub build_info: IntGauge,
 }
@@ -197,6 +200,18 @@ impl Metrics {
                 "Partition watermark, ms since the Unix epoch",
                 &["pipeline", "topic", "partition"],
             ),
+            config_reloads: {
+                let c = counter(
+                    &r,
+                    "weir_config_reloads_total",
+                    "Pipeline reloads on SIGHUP, by result",
+                    &["result"],
+                );
+                for result in ["success", "failure"] {
+                    c.with_label_values(&[result]);
+                }
+                c
+            },
             build_info,
             registry: r,
         }

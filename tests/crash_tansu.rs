@@ -16,156 +16,22 @@
 //! Needs `WEIR_TANSU` (set by `make test`). Each test prints its numbers:
 //! `WEIR_TANSU=$(scripts/tansu.sh path) cargo test --test crash_tansu -- --nocapture --test-threads=1`
 
+#[path = "common/sessions.rs"]
+mod sessions;
 #[path = "common/tansu.rs"]
 mod tansu;
 
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use sessions::{batch_sessions, start, tally, visits, write_config, Tally, PIPELINE};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tansu::{free_port, wait_for_port, SinkReader, SinkRecord, Tansu, Weir};
+use tansu::{free_port, SinkReader, Tansu, Weir};
 
 const PARTITIONS: i32 = 4;
-const USERS: i64 = 40;
 const EVENTS: i64 = 60_000;
-const GAP_MS: i64 = 60_000;
 const SINK: &str = "sessions";
 const COMPLETE_WITHIN: Duration = Duration::from_secs(300);
-
-const PIPELINE: &str = "name: sessions
-source:
-  topics: [visits]
-  format: json
-  event_time: {path: $.ts, unit: ms}
-  watermark: {max_out_of_orderness: 10s}
-stages:
-  - key_by: value.user
-  - window:
-      session: {gap: 1m}
-      aggregate:
-        n: count()
-        total: sum(value.amount)
-        first_page: first(value.page)
-        last_page: last(value.page)
-sinks:
-  - topic: sessions
-delivery: DELIVERY
-";
-
-/// Visits of 40 users, spread round-robin over the partitions (not by
-/// user), in time order; every 2,000 events a pause of 2 minutes ends
-/// every session. One sentinel per partition 2 hours after the last visit
-/// closes the rest.
-fn visits() -> Vec<(i32, String, Vec<u8>)> {
-    let mut t = 1_700_000_000_000i64;
-    let mut v: Vec<(i32, String, Vec<u8>)> = (0..EVENTS)
-        .map(|n| {
-            t += (n * 7919) % 1_000;
-            if n % 2_000 == 1_999 {
-                t += 2 * GAP_MS;
-            }
-            let user = format!("u{}", (n * 7) % USERS);
-            let e = json!({"user": user, "ts": t, "amount": n % 10, "page": format!("p{n}")});
-            (
-                (n % PARTITIONS as i64) as i32,
-                user,
-                e.to_string().into_bytes(),
-            )
-        })
-        .collect();
-    for p in 0..PARTITIONS {
-        let e = json!({"user": "zz", "ts": t + 7_200_000, "amount": 0, "page": "end"});
-        v.push((p, "zz".into(), e.to_string().into_bytes()));
-    }
-    v
-}
-
-/// Sessions computed in one batch: per user, visits sorted by time, split
-/// where two consecutive visits are more than the gap apart.
-fn batch_sessions(input: &[(i32, String, Vec<u8>)]) -> BTreeMap<(String, i64), Value> {
-    let mut by_user: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for (_, user, e) in input.iter().filter(|(_, u, _)| u != "zz") {
-        by_user
-            .entry(user.clone())
-            .or_default()
-            .push(serde_json::from_slice(e).unwrap());
-    }
-    let mut out = BTreeMap::new();
-    for (user, mut evs) in by_user {
-        evs.sort_by_key(|e| e["ts"].as_i64());
-        let mut groups: Vec<Vec<Value>> = Vec::new();
-        for e in evs {
-            match groups.last_mut() {
-                Some(g)
-                    if e["ts"].as_i64().unwrap() - g.last().unwrap()["ts"].as_i64().unwrap()
-                        <= GAP_MS =>
-                {
-                    g.push(e)
-                }
-                _ => groups.push(vec![e]),
-            }
-        }
-        for g in groups {
-            let (f, l) = (&g[0], &g[g.len() - 1]);
-            let start = f["ts"].as_i64().unwrap();
-            let total: i64 = g.iter().map(|e| e["amount"].as_i64().unwrap()).sum();
-            out.insert(
-                (user.clone(), start),
-                json!({"key": user, "window": {"start": start, "end": l["ts"].as_i64().unwrap() + GAP_MS},
-                       "n": g.len(), "total": total, "first_page": f["page"], "last_page": l["page"]}),
-            );
-        }
-    }
-    out
-}
-
-/// How the sink compares with the expectation.
-#[derive(Debug, Default)]
-struct Tally {
-    present: usize,
-    missing: usize,
-    wrong: Vec<String>,
-    repeats: usize,
-}
-
-fn tally(expected: &BTreeMap<(String, i64), Value>, records: &[SinkRecord]) -> Tally {
-    let mut seen: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    let mut t = Tally::default();
-    for r in records {
-        let v: Value =
-            serde_json::from_str(r.payload.as_deref().unwrap_or("null")).unwrap_or(Value::Null);
-        let k = (
-            v["key"].as_str().unwrap_or("?").to_owned(),
-            v["window"]["start"].as_i64().unwrap_or(i64::MIN),
-        );
-        if expected.get(&k) != Some(&v) {
-            t.wrong.push(v.to_string());
-            continue;
-        }
-        *seen.entry(k).or_default() += 1;
-    }
-    t.present = seen.len();
-    t.missing = expected.len() - seen.len();
-    t.repeats = seen.values().map(|n| n - 1).sum();
-    t
-}
-
-impl Tally {
-    fn summary(&self) -> String {
-        format!(
-            "present {}, missing {}, wrong {}, identical repeats {}{}",
-            self.present,
-            self.missing,
-            self.wrong.len(),
-            self.repeats,
-            self.wrong
-                .first()
-                .map(|w| format!("; first wrong: {w}"))
-                .unwrap_or_default()
-        )
-    }
-}
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -178,35 +44,6 @@ struct Replica {
     name: String,
     config: PathBuf,
     port: u16,
-}
-
-fn write_config(
-    dir: &Path,
-    bootstrap: &str,
-    port: u16,
-    instance: &str,
-    pipeline: &Path,
-) -> PathBuf {
-    let cfg = format!(
-        "kafka:\n  bootstrap_servers: \"{bootstrap}\"\n  client:\n    session.timeout.ms: \"{}\"\n    transaction.timeout.ms: \"900000\"\n\
-         metrics:\n  listen: \"127.0.0.1:{port}\"\n\
-         log:\n  format: json\n  level: info\n\
-         commit_interval: 1s\n\
-         shutdown_timeout: 10s\n\
-         instance_id: {instance}\n\
-         pipelines: [{:?}]\n",
-        tansu::SESSION_TIMEOUT_MS,
-        pipeline.display().to_string()
-    );
-    let path = dir.join(format!("{instance}.yaml"));
-    std::fs::write(&path, cfg).expect("write config");
-    path
-}
-
-fn start(dir: &Path, name: &str, config: &Path, port: u16) -> Weir {
-    let mut w = Weir::start(dir, name, config, &[], port);
-    wait_for_port(port, Duration::from_secs(30), || w.assert_alive());
-    w
 }
 
 /// Sum of `weir_rebalances_total{kind="assign"}` over the live replicas.
@@ -230,7 +67,7 @@ fn crash_and_move(delivery: &str) -> Tally {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
     let tansu = Tansu::start(d);
-    let input = visits();
+    let input = visits(EVENTS, PARTITIONS);
     let expected = batch_sessions(&input);
     tansu.create_topic("visits", PARTITIONS);
     // A live stream: the first tenth now, the rest in chunks while the

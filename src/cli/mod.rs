@@ -4,7 +4,9 @@ pub mod dev;
 pub mod lint;
 pub mod logging;
 pub mod plan;
+pub mod reset_offsets;
 pub mod run;
+pub mod test;
 
 use crate::expr::CelEnv;
 use crate::plan::Plan;
@@ -39,6 +41,16 @@ pub enum Command {
     },
     /// Run pipelines on an embedded broker with sample input, printing sink records.
     Dev(dev::DevArgs),
+    /// Reprocess: move the pipeline's consumer group and reset the state
+    /// its results depend on (dry run without `--execute`).
+    ResetOffsets(reset_offsets::ResetArgs),
+    /// Run the `tests:` cases of pipeline files with no broker; exit 1 if
+    /// one fails, 2 on a mistake in a file.
+    Test {
+        /// Pipeline files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Run the daemon against a Kafka-compatible broker.
     Run {
         /// Daemon config file.
@@ -71,5 +83,7 @@ pub fn main() -> i32 {
         Command::Plan { paths } => plan::run(&paths),
         Command::Dev(args) => dev::run(&args),
         Command::Run { config, pipelines } => run::run(&config, &pipelines),
+        Command::Test { paths } => test::run(&paths),
+        Command::ResetOffsets(args) => reset_offsets::run(&args),
     }
 }

@@ -1,10 +1,13 @@
 //! `weir run --config CONFIG [PIPELINE…]`: the daemon. Every file is checked
-//! before any connection to Kafka (exit 2 on a mistake).
+//! before any connection to Kafka (exit 2 on a mistake). On SIGHUP the
+//! pipeline files are read again ([`crate::runtime::supervisor`]); the
+//! daemon config itself is read only at start.
 
 use super::{load_plans, logging, EXIT_USER_ERROR};
 use crate::http::Health;
 use crate::metrics::Metrics;
-use crate::runtime::daemon::{run_all, shutdown_channel, start_http, termination_signal};
+use crate::runtime::daemon::{hangup_signals, shutdown_channel, start_http, termination_signal};
+use crate::runtime::supervisor::{supervise, Loaded, ReloadReport, Reloads};
 use crate::runtime::RunOptions;
 use crate::spec::{load_file, DaemonConfig};
 use std::path::{Path, PathBuf};
@@ -86,7 +89,38 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
                 .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
                 .unwrap_or_else(|| "weir".to_owned()),
         };
-        match run_all(plans, opts, metrics, health, tx).await {
+        let initial = plans
+            .into_iter()
+            .map(|plan| {
+                let text = std::fs::read_to_string(&plan.file).unwrap_or_default();
+                (plan.file.clone(), Loaded { plan, text })
+            })
+            .collect();
+        let (hup_tx, hup_rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(hangup_signals(hup_tx));
+        let reloads = metrics.config_reloads.clone();
+        let on_reload = move |r: &ReloadReport| {
+            for (file, name) in &r.started {
+                tracing::info!(pipeline = %name, file = %file.display(), "reload: pipeline (re)started");
+            }
+            for (file, name) in &r.stopped {
+                tracing::info!(pipeline = %name, file = %file.display(), "reload: file gone, pipeline stopped");
+            }
+            for (file, errors) in &r.rejected {
+                tracing::error!(file = %file.display(), %errors, "reload: invalid file, running version kept");
+                eprintln!("weir: reload rejected:\n{errors}");
+            }
+            let result = if r.rejected.is_empty() { "success" } else { "failure" };
+            reloads.with_label_values(&[result]).inc();
+            tracing::info!(result, started = r.started.len(), stopped = r.stopped.len(), rejected = r.rejected.len(), "reload done");
+        };
+        let reloads = Reloads {
+            paths,
+            requests: hup_rx,
+            report: on_reload,
+        };
+        let result = supervise(initial, opts, metrics.clone(), health, tx.subscribe(), reloads).await;
+        match result {
             Ok(_) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "weir stopped");

@@ -53,12 +53,22 @@ pub fn topic_partitions(
         op: "create metadata client",
         source,
     })?;
-    let md = consumer
-        .fetch_metadata(None, timeout)
-        .map_err(|source| AdminError::Kafka {
-            op: "fetch metadata",
-            source,
-        })?;
+    partition_counts(&consumer, timeout).map_err(|source| AdminError::Kafka {
+        op: "fetch metadata",
+        source,
+    })
+}
+
+/// Partition count of every topic `client` sees in the cluster metadata
+/// (topics with an error left out).
+///
+/// # Errors
+/// librdkafka's error when metadata cannot be fetched.
+pub fn partition_counts(
+    client: &BaseConsumer,
+    timeout: Duration,
+) -> rdkafka::error::KafkaResult<HashMap<String, i32>> {
+    let md = client.fetch_metadata(None, timeout)?;
     Ok(md
         .topics()
         .iter()

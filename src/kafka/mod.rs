@@ -7,3 +7,6 @@ pub mod changelog;
 pub mod checkpoint;
 pub mod client;
 pub mod embedded;
+pub mod offsets;
+pub mod reset;
+pub mod reset_state;

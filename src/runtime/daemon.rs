@@ -1,14 +1,15 @@
 //! The daemon: runs every pipeline of a config as its own consumer group
-//! member, serves HTTP, and shuts down gracefully on SIGTERM/SIGINT (stop
-//! fetching, drain, checkpoint, commit, leave the group).
+//! member, serves HTTP, shuts down gracefully on SIGTERM/SIGINT (stop
+//! fetching, drain, checkpoint, commit, leave the group), and reloads its
+//! pipeline files on SIGHUP ([`super::supervisor`]).
 
-use super::pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};
+use super::pipeline::{RunOptions, RuntimeError, Summary};
+use super::supervisor::{supervise, Loaded, Reloads};
 use crate::http::{serve, Health};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use std::sync::Arc;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 
 /// A shutdown signal shared by every task: `true` once shutdown began.
 pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
@@ -38,7 +39,8 @@ pub async fn termination_signal() {
     }
 }
 
-/// Runs `plans` until `shutdown` fires or one fails; returns each summary.
+/// Runs `plans` until `shutdown` fires or one fails; returns each summary
+/// (no reload: [`super::supervisor::supervise`] without a reload source).
 ///
 /// # Errors
 /// The first [`RuntimeError`] of any pipeline; the others are then stopped.
@@ -49,39 +51,54 @@ pub async fn run_all(
     health: Arc<Health>,
     shutdown_tx: watch::Sender<bool>,
 ) -> Result<Vec<(String, Summary)>, RuntimeError> {
-    let mut set = JoinSet::new();
-    for plan in plans {
-        let (opts, metrics, health, rx) = (
-            opts.clone(),
-            metrics.clone(),
-            Arc::clone(&health),
-            shutdown_tx.subscribe(),
-        );
-        set.spawn(async move {
-            let name = plan.name.clone();
-            (name, run_pipeline(plan, opts, metrics, health, rx).await)
-        });
+    let initial = plans
+        .into_iter()
+        .map(|plan| {
+            (
+                plan.file.clone(),
+                Loaded {
+                    plan,
+                    text: String::new(),
+                },
+            )
+        })
+        .collect();
+    let (_no_reload, requests) = mpsc::channel(1);
+    let reloads = Reloads {
+        paths: Vec::new(),
+        requests,
+        report: |_: &_| {},
+    };
+    let r = supervise(
+        initial,
+        opts,
+        metrics,
+        health,
+        shutdown_tx.subscribe(),
+        reloads,
+    )
+    .await;
+    if r.is_err() {
+        let _ = shutdown_tx.send(true);
     }
-    let mut out = Vec::new();
-    let mut first_err = None;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((name, Ok(s))) => out.push((name, s)),
-            Ok((_, Err(e))) => {
-                tracing::error!(error = %e, "pipeline failed; stopping the others");
-                let _ = shutdown_tx.send(true);
-                first_err.get_or_insert(e);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "pipeline task panicked");
-                let _ = shutdown_tx.send(true);
+    r
+}
+
+/// Resolves at every SIGHUP (never on platforms without it).
+pub async fn hangup_signals(tx: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            while hup.recv().await.is_some() {
+                if tx.send(()).await.is_err() {
+                    return;
+                }
             }
         }
     }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    #[cfg(not(unix))]
+    let _ = tx;
 }
 
 /// Binds and serves the HTTP endpoint in the background.

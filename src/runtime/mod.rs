@@ -7,5 +7,6 @@ pub mod output;
 pub mod pipeline;
 pub mod repartition;
 pub mod state;
+pub mod supervisor;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

@@ -562,6 +562,11 @@ fn process(
                 let step = task.chain.advance_watermark(target);
                 collect(plan, step, original, msgs)
             }
+            Some(Incoming::Reset) => {
+                tracing::info!(pipeline = %plan.name, topic = m.topic(), partition = m.partition(), offset = m.offset(), "reset record: upstream partitions start over");
+                task.upstream.clear();
+                StepCounts::default()
+            }
             Some(Incoming::Record(rec, src)) => {
                 if repartition::first_time(&mut task.upstream, &src, rec.origin.offset) {
                     let step = task.chain.process(*rec);

@@ -90,6 +90,9 @@ pub enum Incoming {
     Marker(String, i64, bool),
     /// A record, with its upstream `topic/partition`.
     Record(Box<Record>, String),
+    /// Written by `weir reset-offsets`: the upstream partitions start over,
+    /// so what was seen of them no longer holds.
+    Reset,
 }
 
 /// Reads a repartition message; `None` for one weir did not write.
@@ -98,6 +101,7 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
     for h in m.headers()?.iter() {
         match h.key {
             MARKER => marker = true,
+            crate::kafka::reset_state::RESET_HEADER => return Some(Incoming::Reset),
             SRC => src = h.value,
             OFFSET => offset = h.value,
             TIME_ERROR => time_error = h.value,
