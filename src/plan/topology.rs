@@ -61,6 +61,19 @@ fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
     }
 }
 
+/// `value`, or `<redacted>` when the librdkafka property `key` holds a
+/// secret (passwords, secrets, tokens, private keys, JAAS config), so that
+/// `weir plan` output can be pasted into a ticket.
+pub fn redacted<'a>(key: &str, value: &'a str) -> &'a str {
+    const SECRET: [&str; 6] = ["password", "secret", "token", "jaas", ".key.pem", "private"];
+    let k = key.to_ascii_lowercase();
+    if SECRET.iter().any(|s| k.contains(s)) || k == "ssl.key.location" || k.ends_with("_key") {
+        "<redacted>"
+    } else {
+        value
+    }
+}
+
 /// The plan as indented text (see the module doc).
 pub fn describe(plan: &Plan) -> String {
     let mut o = String::new();
@@ -70,6 +83,14 @@ pub fn describe(plan: &Plan) -> String {
         Delivery::ExactlyOnce => "exactly_once",
     };
     let _ = writeln!(o, "  consumer group {}, delivery {delivery}", plan.group_id);
+    if !plan.consumer.is_empty() {
+        let props: Vec<String> = plan
+            .consumer
+            .iter()
+            .map(|(k, v)| format!("{k}={}", redacted(k, v)))
+            .collect();
+        let _ = writeln!(o, "  consumer settings: {}", props.join(", "));
+    }
     let source = match &plan.pattern {
         Some(p) => format!("topics matching {p}"),
         None => plan.topics.join(", "),
@@ -152,12 +173,18 @@ sinks:
   - topic: sessions
     when: value.n > 1
 ";
+        let yaml = yaml.replace(
+            "  watermark:",
+            "  consumer: {fetch.min.bytes: 1, sasl.password: hunter2, ssl.key.pem: PEM}\n  watermark:",
+        );
+        let yaml = yaml.as_str();
         let loaded = parse_text::<PipelineSpec>(Path::new("v.yaml"), yaml).unwrap();
         let plan = crate::plan::compile(&loaded, &CelEnv::new()).unwrap();
         assert_eq!(
             describe(&plan),
             "pipeline visits (v.yaml)
   consumer group weir.visits, delivery at_least_once
+  consumer settings: fetch.min.bytes=1, sasl.password=<redacted>, ssl.key.pem=<redacted>
   source visits; event time $.ts in ms; watermark = max event time − 5s
   on the source partitions:
     0:filter     value.ok
