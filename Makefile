@@ -8,7 +8,7 @@ CARGO ?= cargo
 SAMPLE_DATA := pipelines/data/flights-2013-01-01-02.jsonl
 FULL_DATA := target/data/flights-2013.jsonl
 
-.PHONY: run test build lint venv data-sample data-full tansu bench
+.PHONY: run test build lint venv packaging data-sample data-full tansu bench
 
 ## run: build weir, run pipelines/flight-delays.yaml on the embedded broker with the sample flights, print its output
 run: build
@@ -16,9 +16,10 @@ run: build
 	./target/debug/weir dev pipelines/flight-delays.yaml --input flights=$(SAMPLE_DATA)
 
 ## test: install what the tests need (.venv with Tansu, the full-year flights) and run every test
-test: venv data-full
+test: venv data-full packaging
 	$(CARGO) build --bins
 	./target/debug/weir lint pipelines/
+	./target/debug/weir test pipelines/
 	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) test --all-targets
 
 ## build: the weir binary (debug)
@@ -33,6 +34,10 @@ lint:
 ## venv: create/refresh .venv/ from scripts/requirements.txt (no-op when up to date)
 venv:
 	@scripts/venv.sh
+
+## packaging: hadolint the Dockerfile; helm lint, render and validate charts/weir; check the dashboard and alerts
+packaging: venv
+	scripts/check-packaging.sh
 
 ## data-sample: regenerate the committed 2-day sample (2013-01-01..02)
 data-sample: venv
