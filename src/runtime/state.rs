@@ -458,6 +458,12 @@ impl Shared {
         let mut parts = lock(&self.partitions);
         for k in &revoked {
             parts.remove(k);
+            // Per-partition series belong to the partition's owner: drop
+            // them here so that the new owner's are the only ones.
+            let labels = [self.plan.name.as_str(), &*k.0, &k.1.to_string()];
+            let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+            let _ = self.metrics.watermark_ms.remove_label_values(&labels);
+            let _ = self.metrics.watermark_lag.remove_label_values(&labels);
             tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
         }
     }

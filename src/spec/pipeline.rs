@@ -295,7 +295,9 @@ pub struct TestCaseSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestRecordSpec {
-    /// Sink topic (expectations only; default any).
+    /// Input: the source topic the record is read from (default: the first
+    /// source topic; required with a `pattern` source). Expectation: the
+    /// sink or DLQ topic it must reach (default: any).
     #[serde(default)]
     pub topic: Option<String>,
     /// Record key.
@@ -303,7 +305,8 @@ pub struct TestRecordSpec {
     pub key: Option<serde_yaml::Value>,
     /// Payload.
     pub value: serde_yaml::Value,
-    /// Kafka timestamp in ms (input only).
+    /// Kafka timestamp in ms. Input: default the previous input record's
+    /// (0 for the first). Expectation: must be equal when given.
     #[serde(default)]
     pub timestamp: Option<i64>,
 }
