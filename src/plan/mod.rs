@@ -367,6 +367,22 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             "a second key_by before a window needs a second repartition, which weir does not do (expected at most one key_by followed by windows)".into(),
         );
     }
+    if let Ok(Some(r)) = &repartition {
+        // Results of a window before the repartition would cross it with no
+        // source offset of their own to deduplicate by.
+        if let Some(i) = stages[..r.after]
+            .iter()
+            .position(|s| matches!(s, Stage::Window(_)))
+        {
+            err(
+                &format!("stages[{i}]"),
+                format!(
+                    "a window before the key_by at stages[{}] would send its results through the repartition topic, which weir does not do yet (expected windows only after that key_by, or a second pipeline reading this one's sink)",
+                    r.after
+                ),
+            );
+        }
+    }
     if !errs.is_empty() {
         return Err(SpecErrors(errs));
     }

@@ -76,3 +76,16 @@ fn bad_jsonpath_is_located() {
         "{e}"
     );
 }
+
+#[test]
+fn a_window_before_the_repartition_is_refused() {
+    let bad = GOOD.replace(
+        "  - filter: value.status == 200\n",
+        "  - window:\n      tumbling: 1m\n      aggregate: {n: count()}\n",
+    );
+    let e = compile_text(&bad).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "p.yaml:6:11: stages[0]: a window before the key_by at stages[1] would send its results through the repartition topic, which weir does not do yet (expected windows only after that key_by, or a second pipeline reading this one's sink)"
+    );
+}

@@ -366,7 +366,9 @@ pub async fn run_pipeline(
                 shared.poll_producer();
                 if idle_check.elapsed() >= Duration::from_millis(100) {
                     idle_check = Instant::now();
-                    advance_idle(&shared, &mut out);
+                    if let Err(e) = advance_idle(&shared, &mut out) {
+                        break Err(e);
+                    }
                     send_markers(&shared, &mut out, false);
                     send_all(&shared, &mut out);
                 }
@@ -419,10 +421,12 @@ pub async fn run_pipeline(
             }
         }
     };
-    if opts.finish_at.is_some() && result.is_ok() {
-        flush_windows(&shared, &mut out);
-        send_all(&shared, &mut out);
-    }
+    let result = match result {
+        Ok(()) if opts.finish_at.is_some() => flush_windows(&shared, &mut out).map(|()| {
+            send_all(&shared, &mut out);
+        }),
+        r => r,
+    };
     // Drain, write state, commit; dropping the consumer then leaves the group.
     shared.commit_state(&consumer, None, CommitMode::Sync);
     if let Some(m) = shared.failure() {
@@ -672,9 +676,9 @@ fn process(
 
 /// `idle_timeout`: a partition without records for that long advances its
 /// watermark by the wall-clock time passed since its last record.
-fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
+fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), RuntimeError> {
     let Some(idle) = shared.plan.idle_timeout else {
-        return;
+        return Ok(());
     };
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut().filter(|t| !t.repartitioned) {
@@ -684,8 +688,9 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
             continue;
         }
         let step = task.chain.advance_watermark(wm.saturating_add(quiet));
-        derived(shared, step, out);
+        derived(shared, step, out)?;
     }
+    Ok(())
 }
 
 /// Upstream of a repartition: every source partition whose watermark moved
@@ -710,7 +715,15 @@ fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: bool) {
 
 /// Routes the window results of a step no input record caused (idle
 /// timeout, end of input, repartition markers) and counts them.
-fn derived(shared: &Shared, step: StepResult, out: &mut Vec<(OutMsg, i64)>) {
+///
+/// # Errors
+/// [`RuntimeError::RecordFailed`] when a result fails in a later stage
+/// under `errors.policy: fail`.
+fn derived(
+    shared: &Shared,
+    step: StepResult,
+    out: &mut Vec<(OutMsg, i64)>,
+) -> Result<(), RuntimeError> {
     let mut msgs = Vec::new();
     let original = Original {
         key: None,
@@ -718,6 +731,12 @@ fn derived(shared: &Shared, step: StepResult, out: &mut Vec<(OutMsg, i64)>) {
         timestamp: 0,
     };
     let counts = collect(&shared.plan, step, original, &mut msgs);
+    if let Some(message) = counts.fail {
+        return Err(RuntimeError::RecordFailed {
+            pipeline: shared.plan.name.clone(),
+            message,
+        });
+    }
     account(
         shared,
         &StepCounts {
@@ -729,15 +748,17 @@ fn derived(shared: &Shared, step: StepResult, out: &mut Vec<(OutMsg, i64)>) {
     );
     let now = super::context::now_ms();
     out.extend(msgs.into_iter().map(|m| (m, now)));
+    Ok(())
 }
 
 /// End of input (`weir dev`): close every window and route the results.
-fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
+fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), RuntimeError> {
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut() {
         let step = task.chain.flush();
-        derived(shared, step, out);
+        derived(shared, step, out)?;
     }
+    Ok(())
 }
 
 fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
