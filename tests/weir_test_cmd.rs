@@ -8,8 +8,13 @@ use std::process::Command;
 
 /// Runs `weir test ARGS…` in the crate root; (exit code, stdout, stderr).
 fn weir_test(args: &[&str]) -> (i32, String, String) {
+    weir("test", args)
+}
+
+/// `weir COMMAND ARGS…` in the repository: (exit code, stdout, stderr).
+fn weir(command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("test")
+        .arg(command)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -76,10 +81,23 @@ fn a_yaml_mistake_in_tests_is_a_file_error() {
 
 #[test]
 fn records_the_pipeline_cannot_hold_are_file_errors() {
-    let (code, stdout, stderr) = weir_test(&[
-        "tests/fixtures/weir_test/bad-test-value.yaml",
-        "tests/fixtures/weir_test/wrong-expectation.yaml",
-    ]);
+    records_the_pipeline_cannot_hold_are_file_errors_of("test");
+}
+
+/// `weir lint` checks the cases as `weir test` does, without running them.
+#[test]
+fn lint_reports_the_same_mistakes_in_test_cases() {
+    records_the_pipeline_cannot_hold_are_file_errors_of("lint");
+}
+
+fn records_the_pipeline_cannot_hold_are_file_errors_of(command: &str) {
+    let (code, stdout, stderr) = weir(
+        command,
+        &[
+            "tests/fixtures/weir_test/bad-test-value.yaml",
+            "tests/fixtures/weir_test/wrong-expectation.yaml",
+        ],
+    );
     // Nothing runs, not even the cases of the other file.
     assert_eq!(stdout, "");
     assert_eq!(
