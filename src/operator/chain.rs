@@ -8,7 +8,7 @@ use super::filter::Filter;
 use super::key_by::KeyBy;
 use super::transform::Transform;
 use super::window::watermark::Watermark;
-use super::window::{AddOutcome, StateChange, WindowDef, WindowEntry, WindowOperator};
+use super::window::{AddOutcome, ChangeRef, StateChange, WindowDef, WindowEntry, WindowOperator};
 use crate::expr::{CelEnv, CelExpr};
 use crate::record::Record;
 use cel::Context;
@@ -218,12 +218,26 @@ impl Chain {
     /// Every window change since the last call, by stage index.
     pub fn take_changes(&mut self) -> Vec<(usize, StateChange)> {
         let mut v = Vec::new();
+        self.drain_changes(|i, c| v.push((i, c.to_owned_change())));
+        v
+    }
+
+    /// Whether any window stage has changes to write.
+    pub fn has_changes(&self) -> bool {
+        self.windows
+            .iter()
+            .flatten()
+            .any(WindowOperator::has_changes)
+    }
+
+    /// Hands every window stage's changes to `f` with the stage index,
+    /// borrowed ([`WindowOperator::drain_changes`]).
+    pub fn drain_changes(&mut self, mut f: impl FnMut(usize, ChangeRef<'_>)) {
         for (i, op) in self.windows.iter_mut().enumerate() {
             if let Some(op) = op {
-                v.extend(op.take_changes().into_iter().map(|c| (i, c)));
+                op.drain_changes(|c| f(i, c));
             }
         }
-        v
     }
 
     /// Indexes of the window stages this chain runs.

@@ -25,7 +25,7 @@ use super::pipeline::{lock, PartitionTask, Shared};
 use crate::kafka::changelog::{self, LogRecord};
 use crate::kafka::checkpoint::{self, Checkpoint};
 use crate::operator::window::state::{entry_key, marker_key, parse_entry_key, parse_marker_key};
-use crate::operator::window::{StateChange, WindowEntry};
+use crate::operator::window::{ChangeRef, WindowEntry};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -179,8 +179,7 @@ impl Shared {
             if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
                 continue;
             }
-            let changes = t.chain.take_changes();
-            if !changes.is_empty() {
+            if t.chain.has_changes() {
                 t.seq += 1;
             }
             let cp = Checkpoint {
@@ -190,7 +189,7 @@ impl Shared {
                 upstream: t.upstream.clone(),
             };
             if t.last_checkpoint.as_ref() != Some(&cp) {
-                written += self.send_changes(k.1, t, changes, &cp);
+                written += self.send_changes(k.1, t, &cp);
                 cps.push((k.clone(), cp));
             }
         }
@@ -219,35 +218,41 @@ impl Shared {
     /// count. Under `exactly_once` the marker is what a restore resumes
     /// from: the checkpoint topic, which every instance writes, would be
     /// held behind any open transaction of a crashed one.
-    fn send_changes(
-        &self,
-        partition: i32,
-        t: &PartitionTask,
-        changes: Vec<(usize, StateChange)>,
-        cp: &Checkpoint,
-    ) -> u64 {
+    fn send_changes(&self, partition: i32, t: &mut PartitionTask, cp: &Checkpoint) -> u64 {
         let headers = changelog::headers(t.seq);
         let mut n = 0;
-        for (stage, change) in changes {
-            let topic = changelog::topic(&self.plan.name, stage);
-            let (key, payload) = match change {
-                StateChange::Put(e) => (
-                    entry_key(&t.source, stage, &e.key.to_string(), e.start),
-                    Some(serde_json::to_vec(&e).unwrap_or_default()),
-                ),
-                StateChange::Remove { key, start } => {
-                    (entry_key(&t.source, stage, &key, start), None)
+        let mut topics: Vec<(usize, String)> = Vec::new();
+        let mut payload = Vec::new();
+        let source = t.source.as_str();
+        t.chain.drain_changes(|stage, change| {
+            let at = match topics.iter().position(|(s, _)| *s == stage) {
+                Some(at) => at,
+                None => {
+                    topics.push((stage, changelog::topic(&self.plan.name, stage)));
+                    topics.len() - 1
+                }
+            };
+            let (key, value) = match change {
+                ChangeRef::Put { key_text, entry } => {
+                    payload.clear();
+                    if let Err(e) = serde_json::to_writer(&mut payload, &entry) {
+                        tracing::error!(pipeline = %self.plan.name, error = %e, "window state not serialisable");
+                    }
+                    (entry_key(source, stage, key_text, entry.start), Some(&payload[..]))
+                }
+                ChangeRef::Remove { key_text, start } => {
+                    (entry_key(source, stage, key_text, start), None)
                 }
             };
             self.send_state(
-                &topic,
+                &topics[at].1,
                 Some(partition),
                 &key,
-                payload.as_deref(),
+                value,
                 Some(headers.clone()),
             );
             n += 1;
-        }
+        });
         let marker = serde_json::to_vec(cp).unwrap_or_default();
         for stage in t.chain.window_stages() {
             let topic = changelog::topic(&self.plan.name, stage);

@@ -20,7 +20,7 @@ use aggregate::{AggSpec, AggState, AggValue};
 use assigner::Assigner;
 use cel::Context;
 use serde_json::{Map, Value};
-pub use state::{StateChange, WindowEntry};
+pub use state::{ChangeRef, StateChange, WindowEntry, WindowEntryRef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -104,8 +104,9 @@ pub struct WindowOperator {
     def: Arc<WindowDef>,
     windows: BTreeMap<Id, OpenWindow>,
     closing: BTreeSet<(i64, String, i64)>,
-    /// Ids made dirty since the last `take_changes` (each once).
-    dirty: Vec<Id>,
+    /// Windows made dirty since the last `drain_changes` (an upper bound:
+    /// a dirty window may have closed since); 0 when none.
+    dirty: usize,
     /// Persisted windows removed since the last `take_changes`.
     removed: Vec<Id>,
 }
@@ -117,7 +118,7 @@ impl WindowOperator {
             def,
             windows: BTreeMap::new(),
             closing: BTreeSet::new(),
-            dirty: Vec::new(),
+            dirty: 0,
             removed: Vec::new(),
         }
     }
@@ -237,7 +238,7 @@ impl WindowOperator {
                     w.changed = true;
                     if !w.dirty {
                         w.dirty = true;
-                        self.dirty.push(id.clone());
+                        self.dirty += 1;
                     }
                     if def.emit == EmitMode::Update {
                         out.push(self.result(s, &self.windows[&id]));
@@ -333,12 +334,12 @@ impl WindowOperator {
                 w.changed = true;
                 if !w.dirty {
                     w.dirty = true;
-                    self.dirty.push(id.clone());
+                    self.dirty += 1;
                 }
             }
             None => {
                 self.closing.insert((closes, id.0.clone(), id.1));
-                self.dirty.push(id.clone());
+                self.dirty += 1;
                 self.windows.insert(
                     id.clone(),
                     OpenWindow {
@@ -401,7 +402,7 @@ impl WindowOperator {
                         w.changed = false;
                         if !w.dirty {
                             w.dirty = true;
-                            self.dirty.push(id.clone());
+                            self.dirty += 1;
                         }
                     }
                     out.push(self.result(id.1, &self.windows[&id]));
@@ -426,32 +427,48 @@ impl WindowOperator {
         closed
     }
 
-    /// Every change since the last call: the new state of each changed
-    /// open window, and a removal for each window that was handed out
-    /// before and is gone now. Marks the returned windows as persisted.
-    pub fn take_changes(&mut self) -> Vec<StateChange> {
-        let mut changes = Vec::with_capacity(self.dirty.len() + self.removed.len());
+    /// Whether [`WindowOperator::drain_changes`] has anything to hand out.
+    pub fn has_changes(&self) -> bool {
+        self.dirty > 0 || !self.removed.is_empty()
+    }
+
+    /// Hands every change since the last call to `f`, borrowed: a removal
+    /// for each window that was handed out before and is gone now, then the
+    /// state of each changed open window (in key order). Marks those windows
+    /// as persisted. Nothing is cloned, so a commit of many windows costs
+    /// no second copy of the state.
+    pub fn drain_changes(&mut self, mut f: impl FnMut(ChangeRef<'_>)) {
         for id in std::mem::take(&mut self.removed) {
             if !self.windows.contains_key(&id) {
-                changes.push(StateChange::Remove {
-                    key: id.0,
+                f(ChangeRef::Remove {
+                    key_text: &id.0,
                     start: id.1,
                 });
             }
         }
-        for id in std::mem::take(&mut self.dirty) {
-            if let Some(w) = self.windows.get_mut(&id) {
-                w.dirty = false;
-                w.persisted = true;
-                changes.push(StateChange::Put(WindowEntry {
-                    key: w.key.clone(),
-                    start: id.1,
-                    end: w.end,
-                    aggs: w.aggs.clone(),
-                    changed: w.changed,
-                }));
-            }
+        if std::mem::take(&mut self.dirty) == 0 {
+            return;
         }
+        for ((key_text, start), w) in self.windows.iter_mut().filter(|(_, w)| w.dirty) {
+            w.dirty = false;
+            w.persisted = true;
+            f(ChangeRef::Put {
+                key_text,
+                entry: WindowEntryRef {
+                    key: &w.key,
+                    start: *start,
+                    end: w.end,
+                    aggs: &w.aggs,
+                    changed: w.changed,
+                },
+            });
+        }
+    }
+
+    /// [`WindowOperator::drain_changes`], as owned changes.
+    pub fn take_changes(&mut self) -> Vec<StateChange> {
+        let mut changes = Vec::new();
+        self.drain_changes(|c| changes.push(c.to_owned_change()));
         changes
     }
 
@@ -484,7 +501,7 @@ impl WindowOperator {
             Some(w) => {
                 if !w.dirty {
                     w.dirty = true;
-                    self.dirty.push(id);
+                    self.dirty += 1;
                 }
             }
             None => self.removed.push(id),
