@@ -21,7 +21,7 @@ fn policy_fail_stops_on_a_result_that_fails_when_windows_are_flushed() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(
-            "weir dev: pipeline `failp` stopped (errors.policy: fail): record /0@0 failed in stage 1:transform: `value.n / 0`: Division by zero of Int(2)"
+            "weir dev: pipeline `failp` stopped (errors.policy: fail): window result (key null, window {\"start\":0,\"end\":60000}) failed in stage 1:transform: `value.n / 0`: Division by zero of Int(2)"
         ),
         "{stderr}"
     );

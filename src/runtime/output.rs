@@ -167,14 +167,16 @@ pub fn handle_error(
         }
         ErrorPolicy::Fail => {
             counts.fail.get_or_insert_with(|| {
-                format!(
-                    "record {}/{}@{} failed in stage {}: {}",
-                    e.record.origin.topic,
-                    e.record.origin.partition,
-                    e.record.origin.offset,
-                    label,
-                    e.message
-                )
+                // A window result has no source coordinates of its own.
+                let what = match (e.input, e.record.value.get("window")) {
+                    (true, _) => format!(
+                        "record {}/{}@{}",
+                        e.record.origin.topic, e.record.origin.partition, e.record.origin.offset
+                    ),
+                    (false, Some(w)) => format!("window result (key {}, window {w})", e.record.key),
+                    (false, None) => format!("window result (key {})", e.record.key),
+                };
+                format!("{what} failed in stage {label}: {}", e.message)
             });
         }
         ErrorPolicy::Skip => {
