@@ -77,6 +77,16 @@ fn logged(w: &mut Weir, needle: &str) -> String {
     }
 }
 
+/// Reads the sinks until `topic` holds `n` records.
+fn read_until(reader: &mut SinkReader, w: &mut Weir, topic: &str, n: usize) {
+    reader.read_until(
+        WITHIN,
+        |recs| recs.iter().filter(|r| r.topic == topic).count() >= n,
+        || w.assert_alive(),
+        |recs| format!("{} records", recs.len()),
+    );
+}
+
 fn values(r: &SinkReader, topic: &str) -> Vec<Value> {
     r.records
         .iter()
@@ -101,17 +111,9 @@ fn sighup_restarts_changed_pipelines_and_keeps_the_running_one_on_error() {
     let config = write_config(d, &tansu.bootstrap(), port, "r0", Path::new(&pipelines));
     let mut w = start(d, "weir", &config, port);
     let mut reader = SinkReader::new(&tansu, &["out-v1", "out-v2"], WITHIN, || {});
-    let count = |topic: &'static str, n: usize| {
-        move |recs: &[tansu::SinkRecord]| recs.iter().filter(|r| r.topic == topic).count() >= n
-    };
 
     produce(&tansu, 0, 5);
-    reader.read_until(
-        WITHIN,
-        count("out-v1", 5),
-        || w.assert_alive(),
-        |r| format!("{}", r.len()),
-    );
+    read_until(&mut reader, &mut w, "out-v1", 5);
 
     // A valid change: the new version writes to out-v2 and marks records.
     std::fs::write(
@@ -123,27 +125,20 @@ fn sighup_restarts_changed_pipelines_and_keeps_the_running_one_on_error() {
     reloads(&mut w, "success", 1);
     logged(&mut w, "new version starting");
     produce(&tansu, 5, 10);
-    reader.read_until(
-        WITHIN,
-        count("out-v2", 5),
-        || w.assert_alive(),
-        |r| format!("{}", r.len()),
-    );
+    read_until(&mut reader, &mut w, "out-v2", 5);
 
     // An invalid change: reported with its location, the running version kept.
     std::fs::write(&file, pipeline("out-v3", "  - filter: value.i >=\n")).unwrap();
     hangup(&w);
     reloads(&mut w, "failure", 1);
     let log = logged(&mut w, "reload rejected");
-    let at = format!("{}:7:", file.display());
+    let at = format!(
+        "weir: reload rejected:\n{}:7:13: stages[1].filter: CEL syntax error at 1:11",
+        file.display()
+    );
     assert!(log.contains(&at), "the error names {at}…:\n{log}");
     produce(&tansu, 10, 15);
-    reader.read_until(
-        WITHIN,
-        count("out-v2", 10),
-        || w.assert_alive(),
-        |r| format!("{}", r.len()),
-    );
+    read_until(&mut reader, &mut w, "out-v2", 10);
 
     let st = w.terminate(Duration::from_secs(30));
     assert!(st.success(), "exit status after SIGTERM: {st}");

@@ -16,7 +16,7 @@
 //!
 //! The offsets themselves are committed by the caller, after this.
 
-use super::changelog::{self, LogRecord};
+use super::changelog;
 use super::checkpoint::{self, Checkpoint};
 use super::offsets::TopicPartition;
 use super::reset::PartitionReset;
@@ -30,6 +30,17 @@ use std::time::Duration;
 
 /// Header of the reset record in a repartition topic.
 pub const RESET_HEADER: &str = "weir.reset";
+
+/// One state record to write: to a changelog (partition and write number
+/// given) or to the checkpoint topic (partitioned by key, no number).
+struct Write {
+    topic: String,
+    partition: Option<i32>,
+    key: Vec<u8>,
+    /// `None`: a tombstone.
+    payload: Option<Vec<u8>>,
+    seq: Option<u64>,
+}
 
 /// What an execution changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,115 +148,117 @@ pub async fn reset_state(
         }
     }
     // Read every changelog first: a partition's writes are numbered across
-    // all its window stages.
-    let mut logs: Vec<(String, Vec<LogRecord>)> = Vec::new();
-    for ct in plan.changelog_topics() {
-        if topics.contains_key(&ct) {
-            let b = base.clone();
-            let t = ct.clone();
-            let records = tokio::task::spawn_blocking(move || {
-                changelog::read_topic_to_end(&b, &t, false, timeout)
-            })
-            .await
-            .expect("changelog read does not panic")?;
-            logs.push((ct, records));
-        }
-    }
+    // all its window stages. Per changelog, the newest record of each
+    // window (live unless a tombstone) with its partition and source.
+    type Latest = HashMap<Vec<u8>, (i32, String, bool)>;
+    let mut logs: Vec<(usize, String, Latest)> = Vec::new();
     let mut max_seq: HashMap<String, u64> = HashMap::new();
-    for (_, records) in &logs {
+    for (stage, ct) in plan.changelogs() {
+        if !topics.contains_key(&ct) {
+            continue;
+        }
+        let (b, t) = (base.clone(), ct.clone());
+        let records = tokio::task::spawn_blocking(move || {
+            changelog::read_topic_to_end(&b, &t, false, timeout)
+        })
+        .await
+        .expect("changelog read does not panic")?;
+        let mut latest = Latest::new();
         for r in records {
-            let source = parse_entry_key(&r.key)
-                .map(|(s, ..)| s)
-                .or_else(|| parse_marker_key(&r.key));
-            if let Some(s) = source {
-                let m = max_seq.entry(s).or_default();
-                *m = (*m).max(r.seq);
+            let (source, entry) = match parse_entry_key(&r.key) {
+                Some((s, ..)) => (s, true),
+                None => match parse_marker_key(&r.key) {
+                    Some(s) => (s, false),
+                    None => continue,
+                },
+            };
+            let m = max_seq.entry(source.clone()).or_default();
+            *m = (*m).max(r.seq);
+            if entry {
+                latest.insert(r.key, (r.partition, source, r.payload.is_some()));
             }
         }
+        logs.push((stage, ct, latest));
     }
     let seq_of = |source: &str| max_seq.get(source).copied().unwrap_or(0);
-    let fresh = |source: &str, offset: i64| Checkpoint {
-        offset,
-        watermark: i64::MIN,
-        seq: seq_of(source),
-        upstream: BTreeMap::new(),
+    let fresh = |source: &str| {
+        serde_json::to_vec(&Checkpoint {
+            offset: resume[source],
+            watermark: i64::MIN,
+            seq: seq_of(source),
+            upstream: BTreeMap::new(),
+        })
+        .unwrap_or_default()
     };
-    let mut sends = Vec::new();
-    for (ct, records) in &logs {
-        // The newest record of each window: live unless a tombstone.
-        let mut latest: HashMap<&[u8], (i32, &str, bool)> = HashMap::new();
-        let parsed: Vec<(&LogRecord, String)> = records
-            .iter()
-            .filter_map(|r| parse_entry_key(&r.key).map(|(s, ..)| (r, s)))
-            .collect();
-        for (r, s) in &parsed {
-            latest.insert(&r.key, (r.partition, s.as_str(), r.payload.is_some()));
-        }
+    let mut writes: Vec<Write> = Vec::new();
+    for (stage, ct, latest) in logs {
         for (key, (partition, source, live)) in latest {
-            if live && resume.contains_key(source) {
-                sends.push((ct.clone(), partition, key.to_vec(), None, seq_of(source)));
+            if live && resume.contains_key(&source) {
+                writes.push(Write {
+                    topic: ct.clone(),
+                    partition: Some(partition),
+                    key,
+                    payload: None,
+                    seq: Some(seq_of(&source)),
+                });
                 report.tombstones += 1;
             }
         }
-        // A marker for every reset input partition of this stage's segment.
-        let stage: usize = ct
-            .strip_prefix(&format!("weir.{}.", plan.name))
-            .and_then(|s| s.strip_suffix(".changelog"))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let downstream = plan.repartition.as_ref().is_some_and(|r| stage > r.after);
-        let in_segment = |source: &str| {
-            plan.repartition_topic()
-                .is_some_and(|rt| source.starts_with(&format!("{rt}/")))
-                == downstream
+        // A marker for every reset input partition of this stage's segment:
+        // the repartition partitions after the repartition, else the sources.
+        let segment_input = match &plan.repartition {
+            Some(r) if stage > r.after => Some(r.topic.as_str()),
+            _ => None,
         };
-        let sources: BTreeMap<&str, i32> = resume
-            .keys()
-            .filter(|s| in_segment(s))
-            .filter_map(|s| Some((s.as_str(), s.rsplit_once('/')?.1.parse().ok()?)))
-            .collect();
-        for (source, partition) in sources {
-            let cp = serde_json::to_vec(&fresh(source, resume[source])).unwrap_or_default();
-            sends.push((
-                ct.clone(),
-                partition,
-                marker_key(source).into_bytes(),
-                Some(cp),
-                seq_of(source),
-            ));
+        for source in resume.keys() {
+            let Some((topic, partition)) = source.rsplit_once('/') else {
+                continue;
+            };
+            if (plan.repartition_topic() == Some(topic)) != segment_input.is_some() {
+                continue;
+            }
+            writes.push(Write {
+                topic: ct.clone(),
+                partition: partition.parse().ok(),
+                key: marker_key(source).into_bytes(),
+                payload: Some(fresh(source)),
+                seq: Some(seq_of(source)),
+            });
             report.markers += 1;
         }
     }
     if topics.contains_key(&plan.checkpoint_topic) {
-        for (source, offset) in &resume {
-            let cp = serde_json::to_vec(&fresh(source, *offset)).unwrap_or_default();
-            sends.push((
-                plan.checkpoint_topic.clone(),
-                -1,
-                source.clone().into_bytes(),
-                Some(cp),
-                0,
-            ));
+        for source in resume.keys() {
+            writes.push(Write {
+                topic: plan.checkpoint_topic.clone(),
+                partition: None,
+                key: source.clone().into_bytes(),
+                payload: Some(fresh(source)),
+                seq: None,
+            });
             report.checkpoints += 1;
         }
     }
-    let futures = sends.iter().map(|(topic, partition, key, payload, seq)| {
-        let mut rec = FutureRecord::<[u8], [u8]>::to(topic).key(key.as_slice());
-        if *partition >= 0 {
-            rec = rec.partition(*partition).headers(changelog::headers(*seq));
+    let futures = writes.iter().map(|w| {
+        let mut rec = FutureRecord::<[u8], [u8]>::to(&w.topic).key(w.key.as_slice());
+        if let Some(p) = w.partition {
+            rec = rec.partition(p);
         }
-        if let Some(p) = payload {
+        if let Some(seq) = w.seq {
+            rec = rec.headers(changelog::headers(seq));
+        }
+        if let Some(p) = &w.payload {
             rec = rec.payload(p.as_slice());
         }
         producer.send(rec, timeout)
     });
-    for (r, (topic, ..)) in futures::future::join_all(futures)
+    for (r, w) in futures::future::join_all(futures)
         .await
         .into_iter()
-        .zip(&sends)
+        .zip(&writes)
     {
         r.map_err(|(source, _)| StateResetError::Write {
-            topic: topic.clone(),
+            topic: w.topic.clone(),
             source,
         })?;
     }

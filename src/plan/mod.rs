@@ -89,11 +89,16 @@ impl Plan {
     /// `weir.<pipeline>.<stage>.changelog`; they need as many partitions as
     /// the input.
     pub fn changelog_topics(&self) -> Vec<String> {
+        self.changelogs().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// `(stage index, changelog topic)` of every window stage.
+    pub fn changelogs(&self) -> Vec<(usize, String)> {
         self.stages
             .iter()
             .enumerate()
             .filter(|(_, s)| matches!(s, Stage::Window(_)))
-            .map(|(i, _)| crate::kafka::changelog::topic(&self.name, i))
+            .map(|(i, _)| (i, crate::kafka::changelog::topic(&self.name, i)))
             .collect()
     }
 

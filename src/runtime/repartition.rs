@@ -119,19 +119,36 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
     let src = std::str::from_utf8(src?).ok()?.to_owned();
     let offset: i64 = std::str::from_utf8(offset?).ok()?.parse().ok()?;
     let (topic, partition) = src.rsplit_once('/')?;
-    let key = serde_json::from_slice(m.key()?).ok()?;
-    let value = serde_json::from_slice(m.payload()?).ok()?;
-    let ts = m.timestamp().to_millis().unwrap_or(0);
-    let mut rec = Record::new(key, value);
-    rec.timestamp = ts;
-    rec.event_time = ts;
-    rec.time_error = time_error.map(|e| Arc::from(String::from_utf8_lossy(e).as_ref()));
-    rec.origin = Origin {
+    let origin = Origin {
         topic: Arc::from(topic),
         partition: partition.parse().ok()?,
         offset,
     };
+    let time_error = time_error.map(|e| Arc::from(String::from_utf8_lossy(e).as_ref()));
+    let ts = m.timestamp().to_millis().unwrap_or(0);
+    let rec = decode(m.key()?, m.payload()?, ts, time_error, origin)?;
     Some(Incoming::Record(Box::new(rec), src))
+}
+
+/// The record a repartition message carries: key and payload are JSON,
+/// the Kafka timestamp `ts` is its event time; `origin` and `time_error`
+/// come from its headers. `None` when key or payload is not JSON.
+pub fn decode(
+    key: &[u8],
+    payload: &[u8],
+    ts: i64,
+    time_error: Option<Arc<str>>,
+    origin: Origin,
+) -> Option<Record> {
+    let mut rec = Record::new(
+        serde_json::from_slice(key).ok()?,
+        serde_json::from_slice(payload).ok()?,
+    );
+    rec.timestamp = ts;
+    rec.event_time = ts;
+    rec.time_error = time_error;
+    rec.origin = origin;
+    Some(rec)
 }
 
 /// The downstream watermark: the minimum over `sources` (every upstream

@@ -221,17 +221,23 @@ impl Shared {
     fn send_changes(&self, partition: i32, t: &mut PartitionTask, cp: &Checkpoint) -> u64 {
         let headers = changelog::headers(t.seq);
         let mut n = 0;
-        let mut topics: Vec<(usize, String)> = Vec::new();
+        // The changelog of each window stage this chain runs, by stage index.
+        let topics: Vec<(usize, String)> = t
+            .chain
+            .window_stages()
+            .into_iter()
+            .map(|stage| (stage, changelog::topic(&self.plan.name, stage)))
+            .collect();
+        let topic_of = |stage: usize| {
+            topics
+                .iter()
+                .find(|(s, _)| *s == stage)
+                .map(|(_, t)| t.as_str())
+                .expect("changes come from the chain's window stages")
+        };
         let mut payload = Vec::new();
         let source = t.source.as_str();
         t.chain.drain_changes(|stage, change| {
-            let at = match topics.iter().position(|(s, _)| *s == stage) {
-                Some(at) => at,
-                None => {
-                    topics.push((stage, changelog::topic(&self.plan.name, stage)));
-                    topics.len() - 1
-                }
-            };
             let (key, value) = match change {
                 ChangeRef::Put { key_text, entry } => {
                     payload.clear();
@@ -244,22 +250,16 @@ impl Shared {
                     (entry_key(source, stage, key_text, start), None)
                 }
             };
-            self.send_state(
-                &topics[at].1,
-                Some(partition),
-                &key,
-                value,
-                Some(headers.clone()),
-            );
+            self.send_state(topic_of(stage), Some(partition), &key, value, Some(headers.clone()));
             n += 1;
         });
         let marker = serde_json::to_vec(cp).unwrap_or_default();
-        for stage in t.chain.window_stages() {
-            let topic = changelog::topic(&self.plan.name, stage);
+        let marker_key = marker_key(source);
+        for (_, topic) in &topics {
             self.send_state(
-                &topic,
+                topic,
                 Some(partition),
-                &marker_key(&t.source),
+                &marker_key,
                 Some(&marker),
                 Some(headers.clone()),
             );

@@ -40,15 +40,18 @@ pub struct ReloadReport {
     pub rejected: Vec<(PathBuf, String)>,
 }
 
+/// One file's compiled pipeline, or every error in it (`file:line:col: …`).
+pub type FileLoad = Result<Loaded, String>;
+
 /// Reads and compiles every pipeline file under `paths`, one by one, so
-/// one invalid file does not hold back the others: (file, text, result).
-pub fn load_each(paths: &[PathBuf]) -> Vec<(PathBuf, Result<Loaded, String>)> {
-    let files = match crate::spec::expand_paths(paths) {
-        Ok(f) => f,
-        Err(e) => return vec![(PathBuf::new(), Err(e.to_string()))],
-    };
+/// one invalid file does not hold back the others: (file, result).
+///
+/// # Errors
+/// The paths themselves cannot be read (a missing directory).
+pub fn load_each(paths: &[PathBuf]) -> Result<Vec<(PathBuf, FileLoad)>, String> {
+    let files = crate::spec::expand_paths(paths).map_err(|e| e.to_string())?;
     let env = CelEnv::new();
-    files
+    Ok(files
         .into_iter()
         .map(|f| {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
@@ -66,7 +69,7 @@ pub fn load_each(paths: &[PathBuf]) -> Vec<(PathBuf, Result<Loaded, String>)> {
                 });
             (f, r)
         })
-        .collect()
+        .collect())
 }
 
 /// Where reloads come from: the pipeline paths to read again, a message per
@@ -148,10 +151,7 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
             changed = shutdown.changed(), if !stopping => {
                 if changed.is_err() || *shutdown.borrow() {
                     stopping = true;
-                    pending.clear();
-                    for r in running.values() {
-                        let _ = r.stop.send(true);
-                    }
+                    stop_all(&running, &mut pending);
                 }
             }
             Some(()) = reloads.requests.recv(), if !stopping => {
@@ -182,10 +182,7 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
                     Err(e) => {
                         tracing::error!(error = %e, "pipeline failed; stopping the others");
                         stopping = true;
-                        pending.clear();
-                        for r in running.values() {
-                            let _ = r.stop.send(true);
-                        }
+                        stop_all(&running, &mut pending);
                         first_err.get_or_insert(e);
                     }
                 }
@@ -204,6 +201,14 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
     }
 }
 
+/// Stops every running pipeline and drops the versions waiting to start.
+fn stop_all(running: &BTreeMap<PathBuf, Running>, pending: &mut HashMap<PathBuf, Loaded>) {
+    pending.clear();
+    for r in running.values() {
+        let _ = r.stop.send(true);
+    }
+}
+
 /// One reload: compares the files under `paths` with `running`, stops what
 /// changed or went away, and queues the new versions in `pending` (started
 /// once their predecessor has stopped).
@@ -214,7 +219,14 @@ fn reload_files(
     health: &Health,
 ) -> ReloadReport {
     let mut report = ReloadReport::default();
-    let loaded = load_each(paths);
+    let loaded = match load_each(paths) {
+        Ok(l) => l,
+        Err(e) => {
+            // The paths themselves could not be read: keep everything.
+            report.rejected.push((PathBuf::new(), e));
+            return report;
+        }
+    };
     // Names must stay unique across the files that will run.
     let mut names: BTreeMap<String, PathBuf> = running
         .iter()
@@ -260,16 +272,9 @@ fn reload_files(
     // Files no longer there: their pipelines stop.
     let gone: Vec<PathBuf> = running
         .keys()
-        .filter(|f| !seen.contains(f) && !report.rejected.iter().any(|(r, _)| r == *f))
+        .filter(|f| !seen.contains(f))
         .cloned()
         .collect();
-    if report
-        .rejected
-        .iter()
-        .any(|(f, _)| f.as_os_str().is_empty())
-    {
-        return report; // the paths themselves could not be read: keep all
-    }
     for f in gone {
         if let Some(r) = running.get(&f) {
             let _ = r.stop.send(true);

@@ -223,19 +223,16 @@ impl Harness<'_> {
     /// `repartition::read` does.
     fn cross(&mut self, rec: &Record, source: &str, payload: Option<&[u8]>) {
         let msg = repartition::record(rec, source, payload);
-        let key = msg
-            .key
-            .as_deref()
-            .and_then(|k| serde_json::from_slice(k).ok());
-        let value = serde_json::from_slice(&msg.payload).ok();
-        let (Some(key), Some(value), Some(ds)) = (key, value, self.downstream.as_mut()) else {
+        let decoded = repartition::decode(
+            msg.key.as_deref().unwrap_or_default(),
+            &msg.payload,
+            msg.timestamp,
+            rec.time_error.clone(),
+            rec.origin.clone(),
+        );
+        let (Some(r), Some(ds)) = (decoded, self.downstream.as_mut()) else {
             return; // the runtime ignores such a record too (cannot happen: weir wrote it)
         };
-        let mut r = Record::new(key, value);
-        r.timestamp = msg.timestamp;
-        r.event_time = msg.timestamp;
-        r.time_error = rec.time_error.clone();
-        r.origin = rec.origin.clone();
         if !repartition::first_time(&mut ds.upstream, source, r.origin.offset) {
             return;
         }
@@ -249,18 +246,13 @@ impl Harness<'_> {
         self.step(step, original, &who);
     }
 
-    /// End of input: flush every source partition (their window results
-    /// may cross the repartition), then the repartition's partition.
+    /// End of input: flush every source partition, then the repartition's
+    /// partition. (No window runs before a repartition: a plan refuses it,
+    /// so a flush upstream of it sends nothing across.)
     fn finish(&mut self) {
         for i in 0..self.parts.len() {
-            let part = &mut self.parts[i];
-            let mut step = part.chain.flush();
-            let source = part.source.clone();
-            let crossing = std::mem::take(&mut step.repartition);
+            let step = self.parts[i].chain.flush();
             self.step(step, NO_ORIGINAL, "");
-            for r in crossing {
-                self.cross(&r, &source, None);
-            }
             if self.run.stopped.is_some() {
                 return;
             }
