@@ -8,19 +8,19 @@ CARGO ?= cargo
 SAMPLE_DATA := pipelines/data/flights-2013-01-01-02.jsonl
 FULL_DATA := target/data/flights-2013.jsonl
 
-.PHONY: run test build lint venv packaging data-sample data-full tansu bench
+.PHONY: run test build lint venv packaging data-sample data-full tansu kafka bench
 
 ## run: build weir, run pipelines/flight-delays.yaml on the embedded broker with the sample flights, print its output
 run: build
 	./target/debug/weir lint pipelines/
 	./target/debug/weir dev pipelines/flight-delays.yaml --input flights=$(SAMPLE_DATA)
 
-## test: install what the tests need (.venv with Tansu, the full-year flights) and run every test
+## test: install what the tests need (.venv with Tansu, Apache Kafka in .kafka/, the full-year flights) and run every test
 test: venv data-full packaging
 	$(CARGO) build --bins
 	./target/debug/weir lint pipelines/
 	./target/debug/weir test pipelines/
-	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) test --all-targets
+	WEIR_KAFKA="$$(scripts/kafka.sh path)" WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) test --all-targets
 
 ## build: the weir binary (debug)
 build:
@@ -53,7 +53,12 @@ $(FULL_DATA): | venv
 tansu:
 	@scripts/tansu.sh path
 
-## bench: weir against a raw rdkafka loop and hand-written serde_json on Tansu, 1M records (tests/bench/); report in target/bench/results.md
+## kafka: ensure Apache Kafka 4.4 (Maven Central) is in .kafka/ and print how to start a node
+kafka:
+	@scripts/kafka.sh
+
+## bench: weir against a raw rdkafka loop, hand-written serde_json, Kafka Streams and Flink on Apache Kafka (WEIR_BENCH_BROKER=tansu: on Tansu), 1M records (tests/bench/); report in target/bench/results.md
 bench: venv
 	$(CARGO) build --release --bins
-	WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) bench --bench pipeline
+	scripts/bench-peers.sh
+	WEIR_KAFKA="$$(scripts/kafka.sh path)" WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) bench --bench pipeline

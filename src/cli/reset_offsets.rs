@@ -133,28 +133,17 @@ pub fn run(args: &ResetArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return fail(e.into()),
     };
-    let pattern = plan.pattern.as_deref().map(regex::Regex::new);
-    let pattern = match pattern.transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("weir reset-offsets: source.pattern: {e}");
-            return EXIT_USER_ERROR;
-        }
-    };
-    let all = match select_partitions(&plan.name, &plan.topics, pattern.as_ref(), &[], &topics) {
+    let is_source = |t: &str| plan.is_source_topic(t);
+    let pattern: Option<&dyn Fn(&str) -> bool> = plan.pattern.is_some().then_some(&is_source);
+    let all = match select_partitions(&plan.name, &plan.topics, pattern, &[], &topics) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let parts: Vec<TopicPartition> = match select_partitions(
-        &plan.name,
-        &plan.topics,
-        pattern.as_ref(),
-        &args.topics,
-        &topics,
-    ) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    let parts: Vec<TopicPartition> =
+        match select_partitions(&plan.name, &plan.topics, pattern, &args.topics, &topics) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
     if plan.repartition.is_some() && parts != all {
         return fail(ResetError::PartialRepartition(plan.name.clone()));
     }

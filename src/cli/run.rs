@@ -78,16 +78,14 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
             tracing::info!("shutdown requested");
             let _ = signal_tx.send(true);
         });
+        let instance = d.instance();
+        tracing::info!(%instance, "instance id (exactly_once transactional ids are <group id>.<instance id>)");
         let opts = RunOptions {
             kafka: d.kafka,
             commit_interval: d.commit_interval.as_duration(),
             shutdown_timeout: d.shutdown_timeout.as_duration(),
             finish_at: None,
-            instance: d
-                .instance_id
-                .clone()
-                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-                .unwrap_or_else(|| "weir".to_owned()),
+            instance,
         };
         let initial = plans
             .into_iter()

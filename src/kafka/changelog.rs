@@ -1,4 +1,4 @@
-//! Changelog topics `weir.<pipeline>.<stage>.changelog` (DESIGN.md §3,
+//! Changelog topics `<group>.<stage>.changelog` (DESIGN.md §3,
 //! State): the record format of window entries and markers, and reading
 //! whole partitions back at assignment.
 //!
@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 /// Header carrying the state write number (decimal text).
 pub const SEQ_HEADER: &str = "weir.seq";
 
-/// The changelog topic of the window stage at `stage` of `pipeline`.
-pub fn topic(pipeline: &str, stage: usize) -> String {
-    format!("weir.{pipeline}.{stage}.changelog")
+/// The changelog topic of the window stage at `stage` of the pipeline run
+/// by consumer group `group` (`weir.<pipeline>` by default): internal
+/// topics are scoped by the group id (DESIGN.md §3).
+pub fn topic(group: &str, stage: usize) -> String {
+    format!("{group}.{stage}.changelog")
 }
 
 /// Headers of a changelog record of write `seq`.
@@ -140,6 +142,33 @@ pub fn read_topic_to_end(
     Ok(out)
 }
 
+/// `fetch_watermarks`, retried until `deadline` while the partition has
+/// no leader yet: a topic created a moment ago (weir creates its
+/// checkpoint topic just before reading it) answers `NotLeaderForPartition`
+/// or `LeaderNotAvailable` for a while, which must not stop the pipeline.
+fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+    timeout: Duration,
+) -> rdkafka::error::KafkaResult<(i64, i64)> {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, timeout) {
+            Err(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(C::NotLeaderForPartition | C::LeaderNotAvailable)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// [`read_partitions`] for the partitions `ps` (all when `None`) of one topic (librdkafka's
 /// end-of-partition event names the partition only).
 fn read_topic(
@@ -185,7 +214,7 @@ fn read_topic(
     let mut tpl = TopicPartitionList::new();
     let all: Vec<i32> = (0..count).collect();
     for p in ps.unwrap_or(&all).iter().filter(|p| **p < count) {
-        let (low, high) = consumer.fetch_watermarks(topic, *p, timeout).map_err(err)?;
+        let (low, high) = watermarks(&consumer, topic, *p, deadline, timeout).map_err(err)?;
         if high > low {
             targets.insert(*p, high - 1);
             tpl.add_partition_offset(topic, *p, Offset::Beginning)

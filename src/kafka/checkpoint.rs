@@ -1,4 +1,4 @@
-//! Per-partition checkpoints in the compacted topic `weir.<pipeline>.checkpoint`
+//! Per-partition checkpoints in the compacted topic `<group>.checkpoint`
 //! (DESIGN.md §3).
 //!
 //! A checkpoint says: every record of the input partition before `offset`

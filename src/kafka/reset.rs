@@ -169,8 +169,9 @@ pub fn check_group(admin: &dyn GroupAdmin, group: &str) -> Result<GroupDescripti
 }
 
 /// The source partitions to reset, sorted: every partition of `sources`
-/// (topic names) or of the topics matching `pattern` (a regular
-/// expression; internal `weir.` and `__` topics excluded), narrowed by
+/// (topic names) or of the topics for which `pattern` holds (the
+/// pipeline's pattern match, [`crate::plan::Plan::is_source_topic`];
+/// internal `weir.` and `__` topics excluded here too), narrowed by
 /// `filters` when any.
 ///
 /// # Errors
@@ -179,7 +180,7 @@ pub fn check_group(admin: &dyn GroupAdmin, group: &str) -> Result<GroupDescripti
 pub fn select_partitions(
     pipeline: &str,
     sources: &[String],
-    pattern: Option<&regex::Regex>,
+    pattern: Option<&dyn Fn(&str) -> bool>,
     filters: &[TopicFilter],
     topics: &BTreeMap<String, i32>,
 ) -> Result<Vec<TopicPartition>, ResetError> {
@@ -188,7 +189,7 @@ pub fn select_partitions(
         names.extend(
             topics
                 .keys()
-                .filter(|t| !t.starts_with("weir.") && !t.starts_with("__") && re.is_match(t))
+                .filter(|t| !t.starts_with("weir.") && !t.starts_with("__") && re(t))
                 .cloned(),
         );
     }

@@ -26,7 +26,8 @@ use std::sync::Arc;
 pub struct Repartition {
     /// Index of the `key_by` stage whose output is repartitioned.
     pub after: usize,
-    /// `weir.<pipeline>.<after>.repartition`.
+    /// `<group>.<after>.repartition` (`weir.<pipeline>.<after>.repartition`
+    /// with the default group id).
     pub topic: String,
     /// The payload reaches the repartition unchanged (JSON source, no
     /// transform before it): the source bytes are forwarded, not
@@ -74,7 +75,7 @@ pub struct Plan {
     /// Nothing reads the payload (no stages, no sink `when` or `key`): records
     /// are forwarded as they are, never decoded.
     pub raw_passthrough: bool,
-    /// Compacted topic holding per-partition checkpoints.
+    /// Compacted topic holding per-partition checkpoints, `<group>.checkpoint`.
     pub checkpoint_topic: String,
     /// Where a `key_by` followed by a window splits the pipeline.
     pub repartition: Option<Repartition>,
@@ -86,7 +87,7 @@ pub struct Plan {
 
 impl Plan {
     /// The changelog topic of every window stage,
-    /// `weir.<pipeline>.<stage>.changelog`; they need as many partitions as
+    /// `<group>.<stage>.changelog`; they need as many partitions as
     /// the input.
     pub fn changelog_topics(&self) -> Vec<String> {
         self.changelogs().into_iter().map(|(_, t)| t).collect()
@@ -98,8 +99,31 @@ impl Plan {
             .iter()
             .enumerate()
             .filter(|(_, s)| matches!(s, Stage::Window(_)))
-            .map(|(i, _)| (i, crate::kafka::changelog::topic(&self.name, i)))
+            .map(|(i, _)| (i, crate::kafka::changelog::topic(&self.group_id, i)))
             .collect()
+    }
+
+    /// Whether `topic` is a source of this pipeline: one of `source.topics`,
+    /// or, for a `source.pattern`, a topic the pattern matches that is not
+    /// internal: Kafka's (`__…`), weir's (`weir.…`) or this group's own
+    /// (`<group>.…`). Used for the upstream partitions of a repartition
+    /// (whose watermark markers a downstream partition waits for) and by
+    /// `weir reset-offsets`; a topic created after the pipeline started is
+    /// not among the upstream partitions until it restarts.
+    pub fn is_source_topic(&self, topic: &str) -> bool {
+        if self.topics.iter().any(|t| t == topic) {
+            return true;
+        }
+        let Some(p) = &self.pattern else {
+            return false;
+        };
+        let internal = topic.starts_with("__")
+            || topic.starts_with("weir.")
+            || topic
+                .strip_prefix(self.group_id.as_str())
+                .is_some_and(|rest| rest.starts_with('.'));
+        // Checked at compile time: an invalid pattern never reaches a plan.
+        !internal && regex::Regex::new(p).is_ok_and(|re| re.is_match(topic))
     }
 
     /// The repartition topic, when a `key_by` precedes a window.
@@ -144,6 +168,21 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             "source.pattern",
             "both `topics` and `pattern` are set (expected one of them)".into(),
         ),
+        (true, Some(p)) => {
+            if let Err(e) = regex::Regex::new(&anchored(p)) {
+                err(
+                    "source.pattern",
+                    format!(
+                        "not a regular expression: {} (expected e.g. \"^views\\\\..*\")",
+                        e.to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
+                    ),
+                );
+            }
+        }
         _ => {}
     }
     if src.watermark.idle_timeout.is_some_and(|d| d.0 == 0) {
@@ -365,7 +404,13 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         consumer.insert(k.clone(), crate::spec::daemon::property_value(v));
     }
 
-    let repartition = find_repartition(&stages, &spec.name, src.format);
+    // Internal topics are scoped by the group id (DESIGN.md §3), as Kafka
+    // Streams scopes them by `application.id`.
+    let group_id = spec
+        .group_id
+        .clone()
+        .unwrap_or_else(|| format!("weir.{}", spec.name));
+    let repartition = find_repartition(&stages, &group_id, src.format);
     if let Err(i) = repartition {
         err(
             &format!("stages[{i}]"),
@@ -396,18 +441,10 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
     let raw_passthrough =
         stages.is_empty() && sinks.iter().all(|s| s.when.is_none() && s.key.is_none());
     Ok(Plan {
-        group_id: spec
-            .group_id
-            .clone()
-            .unwrap_or_else(|| format!("weir.{name}")),
+        checkpoint_topic: format!("{group_id}.checkpoint"),
+        group_id,
         topics: src.topics.clone(),
-        pattern: src.pattern.as_ref().map(|p| {
-            if p.starts_with('^') {
-                p.clone()
-            } else {
-                format!("^{p}")
-            }
-        }),
+        pattern: src.pattern.as_deref().map(anchored),
         start_from: src.start_from,
         decoder: Decoder {
             format: src.format,
@@ -429,13 +466,21 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         uses_dlq,
         delivery: spec.delivery,
         raw_passthrough,
-        checkpoint_topic: format!("weir.{name}.checkpoint"),
         repartition,
         env: env.clone(),
         spec: spec.clone(),
         file: loaded.file.clone(),
         name,
     })
+}
+
+/// `pattern` prefixed with `^`, as librdkafka takes a regex subscription.
+fn anchored(pattern: &str) -> String {
+    if pattern.starts_with('^') {
+        pattern.to_owned()
+    } else {
+        format!("^{pattern}")
+    }
 }
 
 impl std::fmt::Debug for Plan {
@@ -452,7 +497,7 @@ impl std::fmt::Debug for Plan {
 /// `key_by` followed by a window after that (a second repartition).
 fn find_repartition(
     stages: &[Stage],
-    name: &str,
+    group_id: &str,
     format: crate::spec::Format,
 ) -> Result<Option<Repartition>, usize> {
     let mut last_key_by = None;
@@ -473,7 +518,7 @@ fn find_repartition(
     }
     Ok(found.map(|after| Repartition {
         after,
-        topic: format!("weir.{name}.{after}.repartition"),
+        topic: format!("{group_id}.{after}.repartition"),
         forward_payload: format == crate::spec::Format::Json
             && !stages[..=after]
                 .iter()

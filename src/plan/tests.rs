@@ -33,6 +33,54 @@ fn good_pipeline_compiles() {
 }
 
 #[test]
+fn internal_topics_are_scoped_by_the_group_id() {
+    let p = compile_text(GOOD).unwrap();
+    assert_eq!(p.repartition_topic(), Some("weir.x.1.repartition"));
+    assert_eq!(p.changelog_topics(), vec!["weir.x.2.changelog"]);
+    let p = compile_text(&GOOD.replace("name: x\n", "name: x\ngroup_id: team-a.x.v2\n")).unwrap();
+    assert_eq!(p.group_id, "team-a.x.v2");
+    assert_eq!(p.checkpoint_topic, "team-a.x.v2.checkpoint");
+    assert_eq!(p.repartition_topic(), Some("team-a.x.v2.1.repartition"));
+    assert_eq!(p.changelog_topics(), vec!["team-a.x.v2.2.changelog"]);
+}
+
+#[test]
+fn a_pattern_source_is_its_matching_topics_only() {
+    let text = GOOD.replace("topics: [in]", "pattern: 'views\\..*'");
+    let p = compile_text(&text).unwrap();
+    assert_eq!(p.pattern.as_deref(), Some("^views\\..*"));
+    let sources: Vec<&str> = [
+        "views.eu",
+        "views.us",
+        "clicks",
+        "__consumer_offsets",
+        "weir.x.1.repartition",
+        "weir.other.checkpoint",
+        "out",
+    ]
+    .into_iter()
+    .filter(|t| p.is_source_topic(t))
+    .collect();
+    assert_eq!(sources, ["views.eu", "views.us"]);
+    let p = compile_text(
+        &GOOD
+            .replace("name: x\n", "name: x\ngroup_id: views.g\n")
+            .replace("topics: [in]", "pattern: 'views.*'"),
+    )
+    .unwrap();
+    assert!(p.is_source_topic("views.eu"));
+    assert!(
+        !p.is_source_topic("views.g.1.repartition"),
+        "the group's own topics"
+    );
+    let e = compile_text(&GOOD.replace("topics: [in]", "pattern: '(views'")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "p.yaml:3:12: source.pattern: not a regular expression: unclosed group (expected e.g. \"^views\\\\..*\")"
+    );
+}
+
+#[test]
 fn errors_are_collected_and_located() {
     let bad = GOOD
         .replace("value.status == 200", "value.status ==")

@@ -55,7 +55,7 @@ fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
                 "{i}:window     {kind}, allowed lateness {}, emit {emit}, late records {late}; aggregates {}\n               state → {} (internal, compacted)",
                 ms(w.allowed_lateness),
                 aggs.join(", "),
-                crate::kafka::changelog::topic(&plan.name, i)
+                crate::kafka::changelog::topic(&plan.group_id, i)
             )
         }
     }
@@ -197,6 +197,35 @@ sinks:
     sessions  when value.n > 1
   internal topics: weir.visits.1.repartition, weir.visits.2.changelog, weir.visits.checkpoint
 "
+        );
+    }
+
+    #[test]
+    fn internal_topics_follow_the_group_id() {
+        let yaml = "name: visits
+group_id: team-a.visits
+source:
+  topics: [visits]
+stages:
+  - key_by: value.user
+  - window:
+      tumbling: 1m
+      aggregate: {n: count()}
+sinks:
+  - topic: counts
+";
+        let loaded = parse_text::<PipelineSpec>(Path::new("v.yaml"), yaml).unwrap();
+        let plan = crate::plan::compile(&loaded, &CelEnv::new()).unwrap();
+        let text = describe(&plan);
+        assert!(
+            text.contains("consumer group team-a.visits, delivery at_least_once"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "  internal topics: team-a.visits.0.repartition, team-a.visits.1.changelog, team-a.visits.checkpoint\n"
+            ),
+            "{text}"
         );
     }
 }

@@ -142,6 +142,9 @@ pub struct Shared {
     /// `delivery: exactly_once`: `producer` is transactional and carries
     /// the state records too.
     pub(super) eos: bool,
+    /// `<group id>.<instance>`, the producer's `transactional.id` under
+    /// `exactly_once` (for messages).
+    pub(super) transactional_id: String,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -243,22 +246,26 @@ pub async fn run_pipeline(
     let sources: Vec<(String, i32)> = {
         let cfg = base.clone();
         let plan = Arc::clone(&plan);
-        tokio::task::spawn_blocking(move || {
-            crate::kafka::admin::topic_partitions(&cfg, Duration::from_secs(30)).map(|all| {
-                all.into_iter()
-                    .filter(|(t, _)| {
-                        plan.topics.contains(t)
-                            || (plan.pattern.is_some() && !t.starts_with("weir."))
-                    })
-                    .collect()
-            })
+        let (pipeline, stop) = (name.clone(), shutdown.clone());
+        // Waits for the cluster as long as it takes (not ready meanwhile),
+        // logging why it cannot be reached (wrong credentials, untrusted
+        // certificate): the daemon keeps retrying instead of exiting.
+        let all = tokio::task::spawn_blocking(move || {
+            crate::kafka::admin::wait_topic_partitions(&cfg, &pipeline, || *stop.borrow())
         })
         .await
         .expect("metadata task does not panic")
         .map_err(|source| RuntimeError::Admin {
             pipeline: name.clone(),
             source,
-        })?
+        })?;
+        let Some(all) = all else {
+            // Shut down before the cluster answered.
+            return Ok(counters.totals());
+        };
+        all.into_iter()
+            .filter(|(t, _)| plan.is_source_topic(t))
+            .collect()
     };
     let input_partitions = sources.iter().map(|(_, n)| *n).max().unwrap_or(1);
     let mut upstream_sources: Vec<String> = sources
@@ -280,12 +287,10 @@ pub async fn run_pipeline(
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(super::context::now_ms()));
     let failure: Failure = Arc::default();
     let eos = plan.delivery == crate::spec::Delivery::ExactlyOnce;
+    let transactional_id = format!("{}.{}", plan.group_id, opts.instance);
     let mut producer_config = client::producer(&opts.kafka);
     if eos {
-        client::transactional(
-            &mut producer_config,
-            &format!("{}.{}", plan.group_id, opts.instance),
-        );
+        client::transactional(&mut producer_config, &transactional_id);
     }
     let producer: BaseProducer<AckContext> = producer_config
         .create_with_context(AckContext {
@@ -327,9 +332,16 @@ pub async fn run_pipeline(
         upstream_sources,
         repartition_partitions: input_partitions,
         eos,
+        transactional_id,
     });
     let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
     cfg.set("statistics.interval.ms", "5000");
+    if cfg.get("client.id").is_none_or(|c| c == "rdkafka") {
+        // Names this instance in the group's member list (DescribeGroups,
+        // `kafka-consumer-groups --describe --members`, the refusal of
+        // `weir reset-offsets`): member ids start with the client id.
+        cfg.set("client.id", format!("weir-{}", opts.instance));
+    }
     if eos {
         cfg.set("isolation.level", "read_committed");
     }

@@ -1,4 +1,4 @@
-//! The repartition topic `weir.<pipeline>.<stage>.repartition` (DESIGN.md
+//! The repartition topic `<group>.<stage>.repartition` (DESIGN.md
 //! §3, Keys and partitions): the record format of both sides and the
 //! watermark that crosses it.
 //!

@@ -36,6 +36,28 @@ use std::time::{Duration, Instant};
 
 type PartKey = (Arc<str>, i32);
 
+/// The message of a failed transaction. A fenced producer (KIP-98: a newer
+/// producer with the same `transactional.id` initialised transactions, or
+/// the group generation moved on, KIP-447) is named as such, with the id,
+/// because it means two running instances share one `instance_id`, or this
+/// one is a zombie whose partitions went to another member.
+fn transaction_failure(e: &rdkafka::error::KafkaError, transactional_id: &str) -> String {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let fenced = matches!(
+        e.rdkafka_error_code(),
+        Some(C::Fenced | C::ProducerFenced | C::InvalidProducerEpoch | C::FencedInstanceId)
+    );
+    if fenced {
+        format!(
+            "transaction failed: this instance was fenced: another producer with transactional id \
+             `{transactional_id}` took over (two running instances share one instance_id, or this \
+             one lost its partitions); its open transaction is aborted and it stops: {e}"
+        )
+    } else {
+        format!("transaction failed: {e}")
+    }
+}
+
 impl Shared {
     /// Runs the commit sequence for every assigned partition, or only those
     /// of `only`. Returns whether the offsets were committed.
@@ -121,8 +143,9 @@ impl Shared {
                 true
             }
             Err(e) => {
-                tracing::error!(pipeline = %self.plan.name, error = %e, "transaction failed");
-                lock(&self.failure).get_or_insert(format!("transaction failed: {e}"));
+                let why = transaction_failure(&e, &self.transactional_id);
+                tracing::error!(pipeline = %self.plan.name, error = %why, "transaction failed");
+                lock(&self.failure).get_or_insert(why);
                 false
             }
         }
@@ -226,7 +249,7 @@ impl Shared {
             .chain
             .window_stages()
             .into_iter()
-            .map(|stage| (stage, changelog::topic(&self.plan.name, stage)))
+            .map(|stage| (stage, changelog::topic(&self.plan.group_id, stage)))
             .collect();
         let topic_of = |stage: usize| {
             topics
@@ -373,7 +396,7 @@ impl Shared {
                 chain.restore_watermark(self.plan.max_out_of_orderness, cp.watermark);
             }
             for s in chain.window_stages() {
-                reads.push((changelog::topic(&self.plan.name, s), partition));
+                reads.push((changelog::topic(&self.plan.group_id, s), partition));
             }
             let source = format!("{topic}/{partition}");
             tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");

@@ -93,7 +93,8 @@ struct Running {
 type Done = (PathBuf, u64, String, Result<Summary, RuntimeError>);
 
 /// Runs `initial` (file → pipeline) until `shutdown` fires or a pipeline
-/// fails; on every request of `reloads`, reloads its paths (see the module
+/// fails (or, with `opts.finish_at`, until every pipeline has finished its
+/// input); on every request of `reloads`, reloads its paths (see the module
 /// doc) and reports the outcome. Returns each pipeline's summary (of the
 /// last version of each).
 ///
@@ -112,6 +113,9 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
     // A new version waiting for its predecessor to stop.
     let mut pending: HashMap<PathBuf, Loaded> = HashMap::new();
     let mut generation = 0u64;
+    // With `finish_at` (`weir dev`), pipelines end by themselves at the end
+    // of their input, and so does the supervision once none is left.
+    let finite = opts.finish_at.is_some();
     let mut start = |file: PathBuf, l: Loaded, running: &mut BTreeMap<PathBuf, Running>| {
         generation += 1;
         let (stop, rx) = watch::channel(false);
@@ -144,7 +148,7 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
     let mut first_err: Option<RuntimeError> = None;
     let mut stopping = *shutdown.borrow();
     loop {
-        if stopping && running.is_empty() {
+        if running.is_empty() && (stopping || (finite && pending.is_empty())) {
             break;
         }
         tokio::select! {

@@ -26,12 +26,43 @@ pub struct DaemonConfig {
     /// Upper bound on a graceful shutdown.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: DurationMs,
-    /// Stable name of this instance (a StatefulSet pod name): with
-    /// `delivery: exactly_once` the transactional id is
-    /// `<group id>.<instance_id>`, so a restarted instance fences its
-    /// predecessor. Default: `$HOSTNAME`, else `weir`.
+    /// Name of this instance: with `delivery: exactly_once` the
+    /// transactional id is `<group id>.<instance_id>`, so it must be unique
+    /// among the running instances; a restart under the same name fences
+    /// its predecessor at once (its open transaction is aborted). Default:
+    /// [`default_instance_id`], unique per running process.
     #[serde(default)]
     pub instance_id: Option<String>,
+}
+
+impl DaemonConfig {
+    /// `instance_id`, else [`default_instance_id`].
+    pub fn instance(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(default_instance_id)
+    }
+}
+
+/// The default instance id: `<host name>-<process id>`, with the host name
+/// from `$HOSTNAME`, else the kernel's (`/proc/sys/kernel/hostname`), else
+/// `weir`.
+///
+/// Two processes on one host get different ids, so their transactional ids
+/// never fence each other. In a container (process id 1, `$HOSTNAME` = the
+/// pod name) it is the pod name plus `-1`: stable across restarts of a
+/// StatefulSet pod, so a restarted pod fences its predecessor at once. A
+/// restart under a new id (a new Deployment pod, a new process on a host)
+/// cannot fence by transactional id; its predecessor's offset commits are
+/// still refused, because `send_offsets_to_transaction` carries the consumer
+/// group generation (KIP-447), and its open transaction is aborted by the
+/// broker after `transaction.timeout.ms`.
+pub fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "weir".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 fn default_commit_interval() -> DurationMs {

@@ -112,7 +112,7 @@ fn consumer_config(a: &RoleArgs) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &a.bootstrap)
         .set("group.id", &a.group)
-        .set("session.timeout.ms", crate::tansu::SESSION_TIMEOUT_MS)
+        .set("session.timeout.ms", crate::broker::SESSION_TIMEOUT_MS)
         .set("fetch.queue.backoff.ms", "10")
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("auto.offset.reset", "earliest")

@@ -7,7 +7,7 @@
 //! "ts": ms, "price": 123.45, "ua": "<user agent, padded to ~200 bytes>"}`,
 //! about 20% with status 404; key: the user; partition: `id % 8`.
 
-use crate::tansu::Tansu;
+use crate::broker::Broker;
 use rdkafka::client::ClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -121,7 +121,7 @@ impl ProducerContext for Tally {
 
 /// Produces records `0..n` to `topic` (idempotent, acks=all, the records of a
 /// partition in id order) and waits until all are acknowledged.
-pub fn produce(tansu: &Tansu, topic: &str, n: u64) -> Result<Produced, String> {
+pub fn produce(tansu: &Broker, topic: &str, n: u64) -> Result<Produced, String> {
     let mut cfg = tansu.client_config();
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")

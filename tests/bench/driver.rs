@@ -8,10 +8,10 @@
 //! that are not met are reported (SHORT), not failed.
 
 use crate::at_least_once::measure_role;
+use crate::broker::Broker;
 use crate::data::{self, Produced};
 use crate::measure::{clk_tck, cpus, find_pid, RunEnv};
 use crate::report::{self, Goal, Report, Row};
-use crate::tansu::Tansu;
 use crate::verify::{self, Contents, SpotCheck};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -194,7 +194,7 @@ pub fn run() -> i32 {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("create target/bench/run");
 
-    let tansu = Tansu::start(&work);
+    let tansu = Broker::tansu(&work);
     let broker_pid = find_pid(&["broker", &format!("tcp://127.0.0.1:{}", tansu.port)]);
     let mut header = context_lines(&weir_bin);
     if broker_pid.is_none() {
@@ -315,7 +315,7 @@ fn run_one(
     c: &Contender,
     env: &RunEnv,
     weir_bin: &Path,
-    tansu: &Tansu,
+    tansu: &Broker,
     input: &Produced,
 ) -> (Row, Option<Contents>) {
     let n = env.records;

@@ -25,8 +25,8 @@
 //!
 //! `WEIR_BENCH_RECORDS` overrides the record count (for a quick try).
 
-#[path = "../common/tansu.rs"]
-mod tansu;
+#[path = "../common/broker.rs"]
+mod broker;
 
 mod at_least_once;
 mod data;

@@ -281,7 +281,7 @@ impl Proc {
 
     /// Last `n` lines of its stderr.
     pub fn stderr_tail(&self, n: usize) -> String {
-        crate::tansu::tail(&self.stderr, n)
+        crate::broker::tail(&self.stderr, n)
     }
 
     /// Sends SIGTERM (unless `sigterm` is false: the caller has already
@@ -295,7 +295,7 @@ impl Proc {
                 return format!("kill -TERM {pid} failed: {e}");
             }
         }
-        match crate::tansu::wait_exit(&mut self.child, timeout) {
+        match crate::broker::wait_exit(&mut self.child, timeout) {
             Some(st) => format!("{st} after {:.1} s", t.elapsed().as_secs_f64()),
             None => {
                 let _ = self.child.kill();

@@ -6,8 +6,8 @@
 //! few hundred sampled records are kept whole for spot checks: unchanged
 //! input for (1) and (3), (2) and (4) equal as parsed JSON.
 
+use crate::broker::{partition_count, Broker};
 use crate::data;
-use crate::tansu::{partition_count, Tansu};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -81,7 +81,7 @@ pub fn sampled(id: u64, n: u64) -> bool {
 /// Reads `topic` whole. `expected[id]` says whether record `id` should be
 /// in it.
 pub fn read_topic(
-    tansu: &Tansu,
+    tansu: &Broker,
     topic: &str,
     expected: &[bool],
     timeout: Duration,
@@ -234,7 +234,7 @@ pub fn against_each_other(a: &Contents, b: &Contents, ok: &[bool]) -> SpotCheck 
 /// (records `0..n`, record `id` in partition `id % partitions`, offsets from
 /// 0): after a clean stop, an at-least-once consumer has committed
 /// everything. `Ok` with a one-line summary when all match.
-pub fn committed(tansu: &Tansu, group: &str, topic: &str, n: u64) -> Result<String, String> {
+pub fn committed(tansu: &Broker, group: &str, topic: &str, n: u64) -> Result<String, String> {
     let parts = data::PARTITIONS;
     let mut cfg = tansu.client_config();
     cfg.set("group.id", group)

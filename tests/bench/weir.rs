@@ -10,10 +10,10 @@
 //! is acknowledged, so the end of the window is "all produced".) CPU time and
 //! peak RSS are read from `/proc` at that point; then SIGTERM.
 
+use crate::broker::Metrics;
 use crate::measure::{
     cpu_seconds, peak_rss_kib, thread_summary, LoadMeter, Measurement, Proc, RunEnv,
 };
-use crate::tansu::Metrics;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub fn write_config(dir: &Path, name: &str, bootstrap: &str, metrics_port: u16) 
          metrics:\n  listen: \"127.0.0.1:{metrics_port}\"\n\
          log:\n  level: warn\n\
          commit_interval: 1s\n",
-        crate::tansu::SESSION_TIMEOUT_MS
+        crate::broker::SESSION_TIMEOUT_MS
     );
     let path = dir.join(format!("{name}.config.yaml"));
     std::fs::write(&path, cfg).expect("write weir config");
@@ -111,7 +111,7 @@ pub fn measure(
     from_assignment: bool,
 ) -> Result<Measurement, String> {
     let (dir, records, timeout) = (&env.dir, env.records, env.timeout);
-    let port = crate::tansu::free_port();
+    let port = crate::broker::free_port();
     let config = write_config(dir, name, &env.bootstrap, port);
     let cmd = run_command(weir_bin, &config, pipeline, dir);
     let meter = LoadMeter::start(env.broker_pid);
@@ -216,7 +216,7 @@ pub fn measure_restore(
     name: &str,
 ) -> Result<Restore, String> {
     let dir = &env.dir;
-    let port = crate::tansu::free_port();
+    let port = crate::broker::free_port();
     let config = dir.join(format!("{name}.config.yaml"));
     std::fs::write(
         &config,
@@ -226,7 +226,7 @@ pub fn measure_restore(
              log:\n  format: json\n  level: info\n\
              commit_interval: 1s\n",
             env.bootstrap,
-            crate::tansu::SESSION_TIMEOUT_MS
+            crate::broker::SESSION_TIMEOUT_MS
         ),
     )
     .map_err(|e| e.to_string())?;

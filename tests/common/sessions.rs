@@ -6,7 +6,7 @@
 // Each test crate uses a part of this module.
 #![allow(dead_code)]
 
-use crate::tansu::{wait_for_port, SinkRecord, Weir};
+use crate::broker::{wait_for_port, SinkRecord, Weir};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,51 @@ sinks:
   - topic: sessions
 delivery: DELIVERY
 ";
+
+/// The tumbling-window pipeline over the same visits (1 minute windows per
+/// user, through the repartition topic), with `DELIVERY` to replace.
+pub const TUMBLING_PIPELINE: &str = "name: visits-per-minute
+source:
+  topics: [visits]
+  format: json
+  event_time: {path: $.ts, unit: ms}
+  watermark: {max_out_of_orderness: 10s}
+stages:
+  - key_by: value.user
+  - window:
+      tumbling: 1m
+      aggregate:
+        n: count()
+        total: sum(value.amount)
+sinks:
+  - topic: visits-per-minute
+delivery: DELIVERY
+";
+
+/// The tumbling window size of [`TUMBLING_PIPELINE`], ms.
+pub const TUMBLE_MS: i64 = 60_000;
+
+/// [`TUMBLING_PIPELINE`]'s results computed in one batch: per user and
+/// epoch-aligned minute, the count and the sum of amounts. The
+/// sentinel user's window never closes and is left out.
+pub fn batch_tumbling(input: &[(i32, String, Vec<u8>)]) -> BTreeMap<(String, i64), Value> {
+    let mut acc: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for (_, user, e) in input.iter().filter(|(_, u, _)| u != "zz") {
+        let v: Value = serde_json::from_slice(e).unwrap();
+        let ts = v["ts"].as_i64().unwrap();
+        let start = ts - ts.rem_euclid(TUMBLE_MS);
+        let a = acc.entry((user.clone(), start)).or_default();
+        a.0 += 1;
+        a.1 += v["amount"].as_i64().unwrap();
+    }
+    acc.into_iter()
+        .map(|((user, start), (n, total))| {
+            let v = json!({"key": user, "window": {"start": start, "end": start + TUMBLE_MS},
+                           "n": n, "total": total});
+            ((user, start), v)
+        })
+        .collect()
+}
 
 /// Visits of 40 users, spread round-robin over the partitions (not by
 /// user), in time order; every 2,000 events a pause of 2 minutes ends
@@ -173,7 +218,7 @@ pub fn write_config(
          shutdown_timeout: 10s\n\
          instance_id: {instance}\n\
          pipelines: [{:?}]\n",
-        crate::tansu::SESSION_TIMEOUT_MS,
+        crate::broker::SESSION_TIMEOUT_MS,
         pipeline.display().to_string()
     );
     let path = dir.join(format!("{instance}.yaml"));

@@ -1,11 +1,11 @@
-//! End to end: the built `weir` binary against a real Tansu broker (a
-//! separate process, DESIGN.md §6), running `pipelines/flight-delays.yaml`
-//! over the first 100,000 flights of 2013.
+//! End to end: the built `weir` binary against Apache Kafka (a separate
+//! process, DESIGN.md §6), running `pipelines/flight-delays.yaml` over the
+//! first 100,000 flights of 2013; the exact-output run also on Tansu, a
+//! second, independent implementation of the protocol.
 //!
-//! Needs `WEIR_TANSU` (set by `make test`, or
-//! `WEIR_TANSU=$(scripts/tansu.sh path)`) and `target/data/flights-2013.jsonl`
-//! (`make data-full`). Run:
-//! `WEIR_TANSU=$(scripts/tansu.sh path) cargo test --test e2e_tansu -- --nocapture --test-threads=1`
+//! Needs `WEIR_KAFKA` and `WEIR_TANSU` (set by `make test`) and
+//! `target/data/flights-2013.jsonl` (`make data-full`). Run:
+//! `cargo test --test e2e -- --nocapture --test-threads=1`
 //!
 //! The expected output is computed here in plain Rust, independently of
 //! weir. Windows are per key within a partition (no repartition yet), so each
@@ -16,16 +16,16 @@
 //! decided by reading the sinks, never by lag (Tansu's high watermark is
 //! wrong).
 
-#[path = "common/tansu.rs"]
-mod tansu;
+#[path = "common/broker.rs"]
+mod broker;
 
+use broker::{free_port, wait_exit, wait_for_port, Broker, Kind, SinkReader, SinkRecord, Weir};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tansu::{free_port, wait_exit, wait_for_port, SinkReader, SinkRecord, Tansu, Weir};
 
 const HOUR_MS: i64 = 3_600_000;
 const INPUT_LINES: usize = 100_000;
@@ -266,7 +266,7 @@ fn write_config(dir: &Path, bootstrap: &str, metrics_port: u16, pipelines: &[Pat
          commit_interval: 1s\n\
          shutdown_timeout: {}s\n\
          pipelines: [{}]\n",
-        tansu::SESSION_TIMEOUT_MS,
+        broker::SESSION_TIMEOUT_MS,
         SHUTDOWN_TIMEOUT.as_secs(),
         list.join(", ")
     );
@@ -279,7 +279,7 @@ fn write_config(dir: &Path, bootstrap: &str, metrics_port: u16, pipelines: &[Pat
 /// expectation.
 struct Setup {
     dir: tempfile::TempDir,
-    tansu: Tansu,
+    broker: Broker,
     case: FlightsCase,
     config: PathBuf,
     metrics_port: u16,
@@ -296,32 +296,35 @@ fn serialize() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn setup() -> Setup {
+fn setup(kind: Kind) -> Setup {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
-    let tansu = Tansu::start(dir.path());
+    let broker = match kind {
+        Kind::Kafka => Broker::kafka(dir.path()),
+        Kind::Tansu => Broker::tansu(dir.path()),
+    };
     let case = flights_case(INPUT_LINES);
-    tansu.create_topic("flights", ORIGINS.len() as i32);
-    tansu::produce_all(&tansu, "flights", &case.records);
+    broker.create_topic("flights", ORIGINS.len() as i32);
+    broker::produce_all(&broker, "flights", &case.records);
     let metrics_port = free_port();
     let config = write_config(
         dir.path(),
-        &tansu.bootstrap(),
+        &broker.bootstrap(),
         metrics_port,
         &[repo().join("pipelines/flight-delays.yaml")],
     );
     println!(
-        "setup: {} input records ({} cancelled, 3 sentinels) on Tansu {}; expecting {} {HOURLY} + {} {ALERTS} records; {:.1?}",
+        "setup: {} input records ({} cancelled, 3 sentinels) on {kind:?} {}; expecting {} {HOURLY} + {} {ALERTS} records; {:.1?}",
         case.records.len(),
         case.cancelled,
-        tansu.bootstrap(),
+        broker.bootstrap(),
         case.hourly_windows,
         case.alert_windows,
         t0.elapsed()
     );
     Setup {
         dir,
-        tansu,
+        broker,
         case,
         config,
         metrics_port,
@@ -337,7 +340,7 @@ impl Setup {
     }
 
     fn reader(&self, weir: &mut Weir) -> SinkReader {
-        SinkReader::new(&self.tansu, &SINKS, Duration::from_secs(60), || {
+        SinkReader::new(&self.broker, &SINKS, Duration::from_secs(60), || {
             weir.assert_alive()
         })
     }
@@ -366,7 +369,7 @@ struct Counts {
     sink: u64,
 }
 
-fn counts(m: &tansu::Metrics) -> Counts {
+fn counts(m: &broker::Metrics) -> Counts {
     Counts {
         records_in: m.sum("weir_records_in_total"),
         out: m.sum("weir_records_out_total"),
@@ -410,9 +413,18 @@ fn settled_counts(weir: &mut Weir, want_in: Option<u64>) -> Counts {
 
 #[test]
 fn flights_100k_exact_output() {
+    flights_100k_exact_output_on(Kind::Kafka);
+}
+
+#[test]
+fn flights_100k_exact_output_on_tansu() {
+    flights_100k_exact_output_on(Kind::Tansu);
+}
+
+fn flights_100k_exact_output_on(kind: Kind) {
     let _one_at_a_time = serialize();
     let t0 = Instant::now();
-    let s = setup();
+    let s = setup(kind);
     let mut weir = s.start_weir("weir");
     let mut reader = s.reader(&mut weir);
     s.read_all_expected(&mut reader, &mut weir);
@@ -440,7 +452,7 @@ fn flights_100k_exact_output() {
     println!("SIGTERM: {status} after {:.1?}", t_term.elapsed());
     assert!(status.success(), "weir exit status after SIGTERM: {status}");
 
-    reader.read_to_end(&s.tansu, Duration::from_secs(30));
+    reader.read_to_end(&s.broker, Duration::from_secs(30));
     let t = tally(&s.case.expected, &reader.records);
     println!(
         "windows emitted: {} records read from the sinks ({} {HOURLY}, {} {ALERTS} expected); {}",
@@ -462,7 +474,7 @@ fn flights_100k_exact_output() {
         "weir_sink_records_total vs records in the sinks"
     );
     println!(
-        "flights_100k_exact_output: all complete after {t_complete:.1?}, total {:.1?}",
+        "flights_100k_exact_output on {kind:?}: all complete after {t_complete:.1?}, total {:.1?}",
         t0.elapsed()
     );
 }
@@ -471,7 +483,7 @@ fn flights_100k_exact_output() {
 fn kill_9_mid_stream_loses_nothing() {
     let _one_at_a_time = serialize();
     let t0 = Instant::now();
-    let s = setup();
+    let s = setup(Kind::Kafka);
     let mut first = s.start_weir("weir-1");
     let mut reader = s.reader(&mut first);
     let hourly = s.case.hourly_windows;
@@ -533,7 +545,7 @@ fn kill_9_mid_stream_loses_nothing() {
         status.success(),
         "weir-2 exit status after SIGTERM: {status}"
     );
-    reader.read_to_end(&s.tansu, Duration::from_secs(30));
+    reader.read_to_end(&s.broker, Duration::from_secs(30));
     let t = tally(expected, &reader.records);
     println!(
         "after kill -9 and restart: {} sink records, {} identical repeats; {}",

@@ -1,29 +1,29 @@
-//! `weir reset-offsets` end to end on Tansu (DESIGN.md §1, reprocess): the
-//! real binary, a real broker.
+//! `weir reset-offsets` end to end on Apache Kafka (DESIGN.md §1,
+//! reprocess): the real binary, a real broker.
 //! - Sessions (`key_by` + session window, so through the repartition topic
 //!   and the changelog): run to the end, `--to-earliest --execute`, run
 //!   again; the sink holds every session twice, and the second run's are
 //!   equal to the first's. While the pipeline runs, the reset is refused.
-//! - A stateless pipeline: `--to-offset` and `--shift-by` with `--topic`
-//!   replay exactly the records from the new offsets.
+//!   The refusal names the live group's members.
+//! - A stateless pipeline: `--to-offset`, `--shift-by` with `--topic` and
+//!   `--to-datetime` (the broker's time index, KIP-79) replay exactly the
+//!   records from the new offsets.
 //!
-//! Offsets-for-times and member lists are unit-tested against a fake admin
-//! (`src/kafka/reset/tests.rs`): neither test broker answers them.
-//! Needs `WEIR_TANSU` (set by `make test`). The plan outputs are printed:
-//! `WEIR_TANSU=$(scripts/tansu.sh path) cargo test --test reset_tansu -- --nocapture --test-threads=1`
+//! `make test` sets `WEIR_KAFKA`. The plan outputs are printed:
+//! `cargo test --test reset -- --nocapture --test-threads=1`
 
+#[path = "common/broker.rs"]
+mod broker;
 #[path = "common/sessions.rs"]
 mod sessions;
-#[path = "common/tansu.rs"]
-mod tansu;
 
+use broker::{free_port, Broker, SinkReader, Weir};
 use serde_json::Value;
 use sessions::{batch_sessions, start, tally, visits, write_config, PIPELINE};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tansu::{free_port, SinkReader, Tansu, Weir};
 
 const PARTITIONS: i32 = 4;
 const WITHIN: Duration = Duration::from_secs(180);
@@ -98,19 +98,19 @@ fn to_earliest_reprocesses_sessions(delivery: &str) {
     let _one = serialize();
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    let tansu = Tansu::start(d);
-    tansu.create_topic("visits", PARTITIONS);
+    let broker = Broker::kafka(d);
+    broker.create_topic("visits", PARTITIONS);
     let input = visits(6_000, PARTITIONS);
     let expected = batch_sessions(&input);
-    tansu::produce_all(&tansu, "visits", &input);
+    broker::produce_all(&broker, "visits", &input);
     let pipeline = d.join("sessions.yaml");
     std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", delivery)).unwrap();
     let port = free_port();
-    let config = write_config(d, &tansu.bootstrap(), port, "r0", &pipeline);
+    let config = write_config(d, &broker.bootstrap(), port, "r0", &pipeline);
 
     let mut first = start(d, "first", &config, port);
     let mut reader = SinkReader::with_isolation(
-        &tansu,
+        &broker,
         &["sessions"],
         WITHIN,
         delivery == "exactly_once",
@@ -125,15 +125,16 @@ fn to_earliest_reprocesses_sessions(delivery: &str) {
     // Refused while the group has a member.
     let out = reset(&config, &pipeline, &["--to-earliest", "--execute"]);
     assert_eq!(out.status.code(), Some(1), "refused while running");
+    let refusal = text(&out.stderr);
     assert!(
-        text(&out.stderr).starts_with(
-            "weir reset-offsets: assignments can only be reset if the group `weir.sessions` is inactive, but the current state is "
-        ),
-        "{}",
-        text(&out.stderr)
+        refusal.starts_with(
+            "weir reset-offsets: assignments can only be reset if the group `weir.sessions` is inactive, \
+             but the current state is Stable with members weir-r0-"
+        ) && refusal.ends_with(" (weir-r0, /127.0.0.1); stop every `weir run` of this pipeline first\n"),
+        "the refusal names the member: {refusal}"
     );
     stop(&mut first);
-    reader.read_to_end(&tansu, WITHIN);
+    reader.read_to_end(&broker, WITHIN);
     let n1 = reader.records.len();
     let t1 = tally(&expected, &reader.records);
     assert_eq!(
@@ -184,7 +185,7 @@ fn to_earliest_reprocesses_sessions(delivery: &str) {
         |recs| tally(&expected, &recs[n1..]).summary(),
     );
     stop(&mut second);
-    reader.read_to_end(&tansu, WITHIN);
+    reader.read_to_end(&broker, WITHIN);
     let t2 = tally(&expected, &reader.records[n1..]);
     println!(
         "sessions, {delivery}: first run {}; after reset-offsets --to-earliest, second run {}",
@@ -209,20 +210,23 @@ fn to_offset_and_shift_by_replay_exactly_the_records_from_there() {
     let _one = serialize();
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    let tansu = Tansu::start(d);
-    tansu.create_topic("events", 2);
-    let input: Vec<(i32, String, Vec<u8>)> = (0..2)
+    let broker = Broker::kafka(d);
+    broker.create_topic("events", 2);
+    // Record i of each partition has the Kafka timestamp T0 + i s.
+    const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let input: Vec<(i32, String, Vec<u8>, i64)> = (0..2)
         .flat_map(|p| {
             (0..20).map(move |i| {
                 (
                     p,
                     format!("k{i}"),
                     format!("{{\"p\":{p},\"i\":{i}}}").into_bytes(),
+                    T0 + i * 1_000,
                 )
             })
         })
         .collect();
-    tansu::produce_all(&tansu, "events", &input);
+    broker::produce_timed(&broker, "events", &input);
     let pipeline = d.join("copy.yaml");
     std::fs::write(
         &pipeline,
@@ -231,8 +235,8 @@ fn to_offset_and_shift_by_replay_exactly_the_records_from_there() {
     )
     .unwrap();
     let port = free_port();
-    let config = write_config(d, &tansu.bootstrap(), port, "r0", &pipeline);
-    let ids = |recs: &[tansu::SinkRecord]| -> Vec<(i64, i64)> {
+    let config = write_config(d, &broker.bootstrap(), port, "r0", &pipeline);
+    let ids = |recs: &[broker::SinkRecord]| -> Vec<(i64, i64)> {
         let mut v: Vec<(i64, i64)> = recs
             .iter()
             .map(|r| {
@@ -246,7 +250,7 @@ fn to_offset_and_shift_by_replay_exactly_the_records_from_there() {
     let mut reader: Option<SinkReader> = None;
     let mut run = |name: &str, total: usize| -> Vec<(i64, i64)> {
         let mut w = start(d, name, &config, port);
-        let r = reader.get_or_insert_with(|| SinkReader::new(&tansu, &["copied"], WITHIN, || {}));
+        let r = reader.get_or_insert_with(|| SinkReader::new(&broker, &["copied"], WITHIN, || {}));
         let before = r.records.len();
         r.read_until(
             WITHIN,
@@ -255,7 +259,7 @@ fn to_offset_and_shift_by_replay_exactly_the_records_from_there() {
             |recs| format!("{} records", recs.len()),
         );
         stop(&mut w);
-        r.read_to_end(&tansu, WITHIN);
+        r.read_to_end(&broker, WITHIN);
         assert_eq!(r.records.len(), total, "{name}: records in the sink");
         ids(&r.records[before..])
     };
@@ -285,4 +289,35 @@ fn to_offset_and_shift_by_replay_exactly_the_records_from_there() {
         vec![("events".to_owned(), 1, "20".to_owned(), 17)]
     );
     assert_eq!(run("after-shift-by", 53), vec![(1, 17), (1, 18), (1, 19)]);
+
+    // The first record at or after 00:00:12.5 is i = 13 in both partitions.
+    let out = reset(
+        &config,
+        &pipeline,
+        &["--to-datetime", "2026-01-01T00:00:12.500Z", "--execute"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        rows(&text(&out.stdout)),
+        vec![
+            ("events".to_owned(), 0, "20".to_owned(), 13),
+            ("events".to_owned(), 1, "20".to_owned(), 13)
+        ]
+    );
+    let from_13: Vec<(i64, i64)> = (0..2).flat_map(|p| (13..20).map(move |i| (p, i))).collect();
+    assert_eq!(run("after-to-datetime", 67), from_13);
+    // Past the last record: the log end (nothing to replay).
+    let out = reset(
+        &config,
+        &pipeline,
+        &["--to-datetime", "2026-01-02T00:00:00Z"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        rows(&text(&out.stdout)),
+        vec![
+            ("events".to_owned(), 0, "20".to_owned(), 20),
+            ("events".to_owned(), 1, "20".to_owned(), 20)
+        ]
+    );
 }

@@ -1,7 +1,8 @@
-//! Shared machinery of the end-to-end tests (`tests/e2e_tansu.rs`): a Tansu
-//! broker per test, the `weir run` process, Kafka helpers (topic creation,
-//! producing to explicit partitions, reading sink topics from the beginning)
-//! and a tiny Prometheus scraper.
+//! Shared machinery of the end-to-end tests: a broker per test (Apache
+//! Kafka, or Tansu where a second implementation adds something), the
+//! `weir run` process, Kafka helpers (topic creation, producing to explicit
+//! partitions, reading sink topics from the beginning) and a tiny
+//! Prometheus scraper.
 //!
 //! Everything waits on events with a deadline (a port accepting TCP, a record
 //! arriving, a process exiting); nothing sleeps in place of synchronisation.
@@ -75,21 +76,177 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// A Tansu broker with in-memory storage on a free port, killed on drop.
-pub struct Tansu {
+/// Which broker a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Apache Kafka 4.4, one KRaft node (broker + controller), from
+    /// `WEIR_KAFKA` (`scripts/kafka.sh path`): the reference for every claim.
+    Kafka,
+    /// Tansu (`WEIR_TANSU`, `scripts/tansu.sh path`), in-memory storage: a
+    /// second, independent implementation of the protocol.
+    Tansu,
+}
+
+/// A broker process of its own on free loopback ports, in a folder of the
+/// test's temporary directory; killed on drop (printing its log's tail when
+/// the test panics).
+pub struct Broker {
     child: Child,
-    /// Its port on 127.0.0.1.
+    /// Which broker this is.
+    pub kind: Kind,
+    /// Its client port on 127.0.0.1.
     pub port: u16,
     log: PathBuf,
 }
 
-impl Tansu {
-    /// Starts `$WEIR_TANSU broker …` and waits until it accepts TCP.
+/// Apache Kafka's jar folder: `WEIR_KAFKA`, else `.kafka/libs` of this
+/// checkout when `scripts/kafka.sh` has filled it. Panics (never skips)
+/// when neither is there.
+pub fn kafka_libs() -> PathBuf {
+    let dir = std::env::var_os("WEIR_KAFKA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".kafka/libs"));
+    assert!(
+        dir.join(".complete").is_file(),
+        "no Apache Kafka in {}: the tests need it. Run `make test`, or `scripts/kafka.sh` \
+         (then WEIR_KAFKA=$(scripts/kafka.sh path))",
+        dir.display()
+    );
+    dir
+}
+
+/// The broker's settings of a single KRaft node with a broker listener on
+/// `port` and a controller on `controller`, its data in `data`. Tests
+/// that need other listeners (TLS, SASL) edit the text before
+/// [`Broker::start_kafka`].
+pub fn kafka_properties(port: u16, controller: u16, data: &Path) -> String {
+    format!(
+        "process.roles=broker,controller\n\
+         node.id=1\n\
+         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+         advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         inter.broker.listener.name=PLAINTEXT\n\
+         controller.listener.names=CONTROLLER\n\
+         controller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
+         log.dirs={}\n\
+         num.partitions=4\n\
+         offsets.topic.replication.factor=1\n\
+         offsets.topic.num.partitions=4\n\
+         transaction.state.log.replication.factor=1\n\
+         transaction.state.log.min.isr=1\n\
+         transaction.state.log.num.partitions=4\n\
+         share.coordinator.state.topic.replication.factor=1\n\
+         share.coordinator.state.topic.min.isr=1\n\
+         group.initial.rebalance.delay.ms=0\n\
+         log.cleaner.backoff.ms=1000\n",
+        data.display()
+    )
+}
+
+impl Broker {
+    /// Apache Kafka: a single KRaft node on free ports (see
+    /// [`kafka_properties`]), formatted (`StorageTool format --standalone`)
+    /// and started with a 512 MB heap; returns once it answers metadata.
+    pub fn kafka(dir: &Path) -> Broker {
+        let port = free_port();
+        let controller = free_port();
+        let home = dir.join(format!("kafka-{port}"));
+        std::fs::create_dir_all(&home).expect("kafka home");
+        let props = home.join("server.properties");
+        std::fs::write(
+            &props,
+            kafka_properties(port, controller, &home.join("data")),
+        )
+        .expect("server.properties");
+        Self::start_kafka(&home, &props, port)
+    }
+
+    /// Starts Apache Kafka with the settings file `props` (whose client
+    /// listener is on `port`) in `home`: the formatting of its log dir, then
+    /// the node; returns once `port` accepts TCP and metadata lists a broker.
+    pub fn start_kafka(home: &Path, props: &Path, port: u16) -> Broker {
+        Self::start_kafka_with(home, props, port, &[])
+    }
+
+    /// As [`Broker::start_kafka`], with `format_args` added to the
+    /// `StorageTool format` command, e.g. `--add-scram
+    /// SCRAM-SHA-512=[name=…,password=…]` (KRaft takes SCRAM users at
+    /// format time).
+    pub fn start_kafka_with(
+        home: &Path,
+        props: &Path,
+        port: u16,
+        format_args: &[String],
+    ) -> Broker {
+        let libs = kafka_libs();
+        let cp = format!("{}/*", libs.display());
+        let log4j = home.join("log4j2.properties");
+        std::fs::write(
+            &log4j,
+            "appender.out.type=Console\nappender.out.name=OUT\nappender.out.layout.type=PatternLayout\n\
+             appender.out.layout.pattern=[%d] %p %m (%c)%n\nrootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\n\
+             logger.kafka.name=org.apache.kafka\nlogger.kafka.level=WARN\nlogger.state.name=state.change.logger\nlogger.state.level=WARN\n",
+        )
+        .expect("log4j2.properties");
+        let log = home.join("kafka.log");
+        let java_opts = |c: &mut Command| {
+            c.arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+                .arg("-cp")
+                .arg(&cp);
+        };
+        let mut format = Command::new("java");
+        java_opts(&mut format);
+        let out = format
+            .args(["kafka.tools.StorageTool", "format", "--standalone"])
+            .args(["-t", "bDc0YzQ3ZjE2NWRjNDVhMw"])
+            .arg("-c")
+            .arg(props)
+            .args(format_args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run java kafka.tools.StorageTool (is Java 17 installed?)");
+        assert!(
+            out.status.success(),
+            "kafka-storage format failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = File::create(&log).expect("create kafka log");
+        let mut cmd = Command::new("java");
+        cmd.args([
+            "-Xmx512m",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+        ])
+        .arg("-Djava.awt.headless=true");
+        java_opts(&mut cmd);
+        let child = cmd
+            .arg("kafka.Kafka")
+            .arg(props)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup log"))
+            .stderr(file)
+            .spawn()
+            .expect("start java kafka.Kafka");
+        let mut b = Broker {
+            child,
+            kind: Kind::Kafka,
+            port,
+            log,
+        };
+        b.wait_ready();
+        b
+    }
+
+    /// Tansu with in-memory storage on a free port (`$WEIR_TANSU broker …`).
     /// Panics (never skips) when `WEIR_TANSU` is unset.
-    pub fn start(dir: &Path) -> Tansu {
+    pub fn tansu(dir: &Path) -> Broker {
         let bin = std::env::var_os("WEIR_TANSU").unwrap_or_else(|| {
             panic!(
-                "WEIR_TANSU is not set: the end-to-end tests need the Tansu broker. \
+                "WEIR_TANSU is not set: this test needs the Tansu broker. \
                  Run `make test`, or set WEIR_TANSU=$(scripts/tansu.sh path)"
             )
         });
@@ -117,17 +274,54 @@ impl Tansu {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start tansu {bin:?}: {e}"));
-        let mut t = Tansu { child, port, log };
-        let (child, log) = (&mut t.child, t.log.clone());
-        wait_for_port(port, Duration::from_secs(20), || {
+        let mut t = Broker {
+            child,
+            kind: Kind::Tansu,
+            port,
+            log,
+        };
+        t.wait_ready();
+        t
+    }
+
+    /// Waits until the port accepts TCP and (Kafka) a metadata request lists
+    /// a broker; panics with the log's tail if the process exits first.
+    fn wait_ready(&mut self) {
+        let md_config = self.client_config();
+        let (child, log, port) = (&mut self.child, self.log.clone(), self.port);
+        let mut alive = || {
             if let Some(st) = child.try_wait().expect("try_wait") {
                 panic!(
-                    "tansu exited ({st}) before listening; log:\n{}",
+                    "broker exited ({st}) before it was ready; log:\n{}",
                     tail(&log, 30)
                 );
             }
-        });
-        t
+        };
+        wait_for_port(port, Duration::from_secs(60), &mut alive);
+        if self.kind == Kind::Kafka {
+            let md: BaseConsumer = md_config.create().expect("metadata client");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(m) = md.fetch_metadata(None, Duration::from_secs(2)) {
+                    if !m.brokers().is_empty() {
+                        return;
+                    }
+                }
+                alive();
+                assert!(Instant::now() < deadline, "Kafka not ready after 60 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Path of the broker's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Process id of the broker (for CPU and RSS readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `127.0.0.1:PORT`.
@@ -177,13 +371,14 @@ impl Tansu {
     }
 }
 
-impl Drop for Tansu {
+impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!(
-                "---- tail of the Tansu log ({}) ----\n{}\n----",
+                "---- tail of the {:?} broker log ({}) ----\n{}\n----",
+                self.kind,
                 self.log.display(),
                 tail(&self.log, 15)
             );
@@ -232,13 +427,38 @@ impl ProducerContext for DeliveryTally {
 
 /// Produces `(partition, key, payload)` records to `topic`, in order per
 /// partition (idempotent producer), and waits until every one is acknowledged.
-pub fn produce_all(tansu: &Tansu, topic: &str, records: &[(i32, String, Vec<u8>)]) {
-    produce_to(tansu.client_config(), topic, records);
+pub fn produce_all(broker: &Broker, topic: &str, records: &[(i32, String, Vec<u8>)]) {
+    produce_to(broker.client_config(), topic, records);
 }
 
 /// As [`produce_all`], with the client settings `cfg` (usable from another
 /// thread).
-pub fn produce_to(mut cfg: ClientConfig, topic: &str, records: &[(i32, String, Vec<u8>)]) {
+pub fn produce_to(cfg: ClientConfig, topic: &str, records: &[(i32, String, Vec<u8>)]) {
+    let timed: Vec<(i32, &str, &[u8], Option<i64>)> = records
+        .iter()
+        .map(|(p, k, v)| (*p, k.as_str(), v.as_slice(), None))
+        .collect();
+    produce_records(cfg, topic, &timed);
+}
+
+/// As [`produce_all`], each record with its Kafka timestamp (ms):
+/// `(partition, key, payload, timestamp)`.
+pub fn produce_timed(broker: &Broker, topic: &str, records: &[(i32, String, Vec<u8>, i64)]) {
+    let timed: Vec<(i32, &str, &[u8], Option<i64>)> = records
+        .iter()
+        .map(|(p, k, v, t)| (*p, k.as_str(), v.as_slice(), Some(*t)))
+        .collect();
+    produce_records(broker.client_config(), topic, &timed);
+}
+
+/// Produces `(partition, key, payload, timestamp)` records in order per
+/// partition (idempotent producer) and waits until every one is
+/// acknowledged.
+fn produce_records(
+    mut cfg: ClientConfig,
+    topic: &str,
+    records: &[(i32, &str, &[u8], Option<i64>)],
+) {
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -246,11 +466,14 @@ pub fn produce_to(mut cfg: ClientConfig, topic: &str, records: &[(i32, String, V
     let producer: BaseProducer<DeliveryTally> = cfg
         .create_with_context(DeliveryTally::default())
         .expect("producer");
-    for (p, key, payload) in records {
+    for (p, key, payload, ts) in records {
         let mut rec = BaseRecord::to(topic)
             .partition(*p)
-            .key(key)
-            .payload(payload);
+            .key(*key)
+            .payload(*payload);
+        if let Some(t) = ts {
+            rec = rec.timestamp(*t);
+        }
         loop {
             match producer.send(rec) {
                 Ok(()) => break,
@@ -314,20 +537,20 @@ pub struct SinkReader {
 impl SinkReader {
     /// Waits (up to `timeout`) until every topic exists, then assigns all
     /// their partitions from the beginning.
-    pub fn new(tansu: &Tansu, topics: &[&str], timeout: Duration, alive: impl FnMut()) -> Self {
-        Self::with_isolation(tansu, topics, timeout, false, alive)
+    pub fn new(broker: &Broker, topics: &[&str], timeout: Duration, alive: impl FnMut()) -> Self {
+        Self::with_isolation(broker, topics, timeout, false, alive)
     }
 
     /// As [`SinkReader::new`]; with `read_committed`, only records of
     /// committed transactions are read.
     pub fn with_isolation(
-        tansu: &Tansu,
+        broker: &Broker,
         topics: &[&str],
         timeout: Duration,
         read_committed: bool,
         mut alive: impl FnMut(),
     ) -> Self {
-        let mut cfg = tansu.client_config();
+        let mut cfg = broker.client_config();
         cfg.set(
             "group.id",
             format!("weir-e2e-reader-{}", std::process::id()),
@@ -448,14 +671,14 @@ impl SinkReader {
     /// every partition and reads until all markers are back, so every record
     /// written before is in `records` (no reliance on Tansu's high watermark,
     /// which is wrong).
-    pub fn read_to_end(&mut self, tansu: &Tansu, timeout: Duration) {
+    pub fn read_to_end(&mut self, broker: &Broker, timeout: Duration) {
         let mut markers = Vec::new();
         for (t, n) in &self.partitions {
             for p in 0..*n as i32 {
                 markers.push((t.clone(), p));
             }
         }
-        let mut cfg = tansu.client_config();
+        let mut cfg = broker.client_config();
         cfg.set("acks", "all");
         let producer: BaseProducer = cfg.create().expect("marker producer");
         for (t, p) in &markers {
@@ -504,6 +727,19 @@ impl Weir {
     /// Starts `weir run --config CONFIG [extra…]` in `dir`, logs to
     /// `dir/NAME.stderr` and `dir/NAME.stdout`.
     pub fn start(dir: &Path, name: &str, config: &Path, extra: &[&str], metrics_port: u16) -> Weir {
+        Self::start_with_env(dir, name, config, extra, metrics_port, &[])
+    }
+
+    /// As [`Weir::start`], with the environment variables `env` set (the
+    /// secrets a config takes as `${VAR}`).
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        config: &Path,
+        extra: &[&str],
+        metrics_port: u16,
+        env: &[(&str, &str)],
+    ) -> Weir {
         let stderr = dir.join(format!("{name}.stderr"));
         let stdout = dir.join(format!("{name}.stdout"));
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -513,6 +749,7 @@ impl Weir {
             .args(extra)
             .current_dir(dir)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(File::create(&stdout).expect("create stdout file"))
             .stderr(File::create(&stderr).expect("create stderr file"))
@@ -581,6 +818,25 @@ impl Drop for Weir {
     }
 }
 
+/// `GET path` over HTTP/1.0 on 127.0.0.1:port: the status code and the
+/// body, whatever the status.
+pub fn http_status(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status line in {resp:?}"));
+    (code, body.to_owned())
+}
+
 /// `GET path` over HTTP/1.0 on 127.0.0.1:port; the body, or panics on a
 /// non-200 status.
 pub fn http_get(port: u16, path: &str) -> String {
@@ -641,4 +897,28 @@ impl Metrics {
             .map(|((_, l), v)| format!("{l}={v}"))
             .collect()
     }
+}
+
+/// `(partition, last stable offset, log end offset)` of every partition of
+/// `topic`: ListOffsets (latest) asked by a `read_committed` client answers
+/// the last stable offset, by a `read_uncommitted` one the high watermark
+/// (KIP-98). Equal when no transaction is open on the partition.
+pub fn stable_offsets(broker: &Broker, topic: &str) -> Vec<(i32, i64, i64)> {
+    let client = |isolation: &str| -> BaseConsumer {
+        let mut cfg = broker.client_config();
+        cfg.set("isolation.level", isolation);
+        cfg.create().expect("offsets client")
+    };
+    let (committed, uncommitted) = (client("read_committed"), client("read_uncommitted"));
+    let n = partition_count(&uncommitted, topic).expect("topic exists");
+    (0..n as i32)
+        .map(|p| {
+            let w = |c: &BaseConsumer| {
+                c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("watermarks of {topic}[{p}]: {e}"))
+                    .1
+            };
+            (p, w(&committed), w(&uncommitted))
+        })
+        .collect()
 }

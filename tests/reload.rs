@@ -1,22 +1,22 @@
-//! Pipeline reload on SIGHUP, end to end on Tansu: `weir run` with a
+//! Pipeline reload on SIGHUP, end to end on Apache Kafka: `weir run` with a
 //! pipelines directory; a changed file is validated and its pipeline
 //! restarted (the new version continues from the committed offsets); an
 //! invalid file is reported with its location and the running version kept.
 //!
-//! Needs `WEIR_TANSU` (set by `make test`):
-//! `WEIR_TANSU=$(scripts/tansu.sh path) cargo test --test reload_tansu -- --nocapture`
+//! Needs `WEIR_KAFKA` (set by `make test`):
+//! `cargo test --test reload -- --nocapture`
 
+#[path = "common/broker.rs"]
+mod broker;
 #[path = "common/sessions.rs"]
 mod sessions;
-#[path = "common/tansu.rs"]
-mod tansu;
 
+use broker::{free_port, Broker, SinkReader, Weir};
 use serde_json::Value;
 use sessions::{start, write_config};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tansu::{free_port, SinkReader, Tansu, Weir};
 
 const WITHIN: Duration = Duration::from_secs(120);
 
@@ -27,11 +27,11 @@ fn pipeline(sink: &str, extra_stage: &str) -> String {
     )
 }
 
-fn produce(tansu: &Tansu, from: i64, to: i64) {
+fn produce(broker: &Broker, from: i64, to: i64) {
     let recs: Vec<(i32, String, Vec<u8>)> = (from..to)
         .map(|i| (0, format!("k{i}"), format!("{{\"i\":{i}}}").into_bytes()))
         .collect();
-    tansu::produce_all(tansu, "events", &recs);
+    broker::produce_all(broker, "events", &recs);
 }
 
 fn hangup(w: &Weir) {
@@ -99,20 +99,20 @@ fn values(r: &SinkReader, topic: &str) -> Vec<Value> {
 fn sighup_restarts_changed_pipelines_and_keeps_the_running_one_on_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    let tansu = Tansu::start(d);
-    tansu.create_topic("events", 1);
-    tansu.create_topic("out-v1", 1);
-    tansu.create_topic("out-v2", 1);
+    let broker = Broker::kafka(d);
+    broker.create_topic("events", 1);
+    broker.create_topic("out-v1", 1);
+    broker.create_topic("out-v2", 1);
     let pipelines = d.join("pipelines");
     std::fs::create_dir(&pipelines).unwrap();
     let file = pipelines.join("copy.yaml");
     std::fs::write(&file, pipeline("out-v1", "")).unwrap();
     let port = free_port();
-    let config = write_config(d, &tansu.bootstrap(), port, "r0", Path::new(&pipelines));
+    let config = write_config(d, &broker.bootstrap(), port, "r0", Path::new(&pipelines));
     let mut w = start(d, "weir", &config, port);
-    let mut reader = SinkReader::new(&tansu, &["out-v1", "out-v2"], WITHIN, || {});
+    let mut reader = SinkReader::new(&broker, &["out-v1", "out-v2"], WITHIN, || {});
 
-    produce(&tansu, 0, 5);
+    produce(&broker, 0, 5);
     read_until(&mut reader, &mut w, "out-v1", 5);
 
     // A valid change: the new version writes to out-v2 and marks records.
@@ -124,7 +124,7 @@ fn sighup_restarts_changed_pipelines_and_keeps_the_running_one_on_error() {
     hangup(&w);
     reloads(&mut w, "success", 1);
     logged(&mut w, "new version starting");
-    produce(&tansu, 5, 10);
+    produce(&broker, 5, 10);
     read_until(&mut reader, &mut w, "out-v2", 5);
 
     // An invalid change: reported with its location, the running version kept.
@@ -137,12 +137,12 @@ fn sighup_restarts_changed_pipelines_and_keeps_the_running_one_on_error() {
         file.display()
     );
     assert!(log.contains(&at), "the error names {at}…:\n{log}");
-    produce(&tansu, 10, 15);
+    produce(&broker, 10, 15);
     read_until(&mut reader, &mut w, "out-v2", 10);
 
     let st = w.terminate(Duration::from_secs(30));
     assert!(st.success(), "exit status after SIGTERM: {st}");
-    reader.read_to_end(&tansu, WITHIN);
+    reader.read_to_end(&broker, WITHIN);
     let v1: Vec<i64> = values(&reader, "out-v1")
         .iter()
         .map(|v| v["i"].as_i64().unwrap())

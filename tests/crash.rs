@@ -1,0 +1,566 @@
+//! Crash and move, end to end on Apache Kafka (DESIGN.md §3, Delivery and
+//! State): three `weir run` replicas, each with its own `instance_id`,
+//! share one pipeline whose records cross the repartition topic (`key_by`
+//! with session windows, and `key_by` with tumbling windows). One replica after
+//! another is killed with SIGKILL mid-stream, the other two take over its
+//! partitions (restoring its windows from the changelog), and it is started
+//! again under the same `instance_id`. The results in the sink must equal a
+//! batch computation done here:
+//! - `at_least_once`: every result present and correct, none partial or
+//!   counted twice; identical repeats of whole results are allowed and
+//!   counted;
+//! - `exactly_once`: read by a `read_committed` consumer, every result
+//!   exactly once: 0 repeats, 0 missing, 0 wrong. Transactions time out
+//!   only after 15 minutes here, so the results complete (and the sink's
+//!   last stable offset reaches its end) only because each restarted
+//!   replica fences its killed predecessor (same `transactional.id`) and so
+//!   aborts its open transaction.
+//!
+//! Also: two replicas that share one `instance_id` (a misconfiguration):
+//! the fenced one says so in its log and stops, and the output stays exact.
+//! The last test is a canary of Tansu's transactions (no claim of weir
+//! rests on Tansu). Each test prints its numbers:
+//! `cargo test --test crash -- --nocapture --test-threads=1`
+//! (`make test` sets `WEIR_KAFKA` and `WEIR_TANSU`).
+
+#[path = "common/broker.rs"]
+mod broker;
+#[path = "common/sessions.rs"]
+mod sessions;
+
+use broker::{free_port, Broker, SinkReader, Weir};
+use serde_json::{json, Value};
+use sessions::{
+    batch_sessions, batch_tumbling, start, tally, visits, write_config, Tally, PIPELINE,
+    TUMBLING_PIPELINE,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+const EVENTS: i64 = 60_000;
+const COMPLETE_WITHIN: Duration = Duration::from_secs(300);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serialize() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Replica {
+    weir: Weir,
+    name: String,
+    config: PathBuf,
+    port: u16,
+    runs: usize,
+}
+
+/// Sum of `weir_rebalances_total{kind="assign"}` over the live replicas.
+fn assignments(replicas: &[&Replica]) -> u64 {
+    replicas
+        .iter()
+        .map(|r| {
+            r.weir
+                .metrics()
+                .samples
+                .iter()
+                .filter(|((n, l), _)| n == "weir_rebalances_total" && l.contains("kind=\"assign\""))
+                .map(|(_, v)| *v as u64)
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// An input record: `(partition, key, payload)`.
+type Input = (i32, String, Vec<u8>);
+
+/// The expected results by `(key, window start)`.
+type Expected = BTreeMap<(String, i64), Value>;
+
+/// A pipeline of the crash tests: its text (with `DELIVERY`), its sink
+/// topic and its batch reference.
+struct Case {
+    label: &'static str,
+    pipeline: &'static str,
+    sink: &'static str,
+    reference: fn(&[Input]) -> Expected,
+}
+
+const SESSIONS: Case = Case {
+    label: "key_by + session windows",
+    pipeline: PIPELINE,
+    sink: "sessions",
+    reference: batch_sessions,
+};
+
+const TUMBLING: Case = Case {
+    label: "key_by + tumbling windows",
+    pipeline: TUMBLING_PIPELINE,
+    sink: "visits-per-minute",
+    reference: batch_tumbling,
+};
+
+/// Replicas are killed in this order, each once a further share of the
+/// results is out: r1 at 10 %, r2 at 35 %, r0 at 60 %.
+const KILLS: [(usize, usize); 3] = [(1, 10), (2, 35), (0, 60)];
+
+fn crash_and_move(case: &Case, delivery: &str) -> Tally {
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let broker = Broker::kafka(d);
+    let input = visits(EVENTS, PARTITIONS);
+    let expected = (case.reference)(&input);
+    broker.create_topic("visits", PARTITIONS);
+    // A live stream: the first tenth now, the rest in chunks while the
+    // replicas run (and die).
+    let first = input.len() / 10;
+    broker::produce_all(&broker, "visits", &input[..first]);
+    let rest: Vec<_> = input[first..].to_vec();
+    let cfg = broker.client_config();
+    let stream = std::thread::spawn(move || {
+        for chunk in rest.chunks(1_500) {
+            broker::produce_to(cfg.clone(), "visits", chunk);
+            // Pacing of the input, not synchronisation.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let pipeline = d.join("pipeline.yaml");
+    std::fs::write(&pipeline, case.pipeline.replace("DELIVERY", delivery)).unwrap();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|i| {
+            let name = format!("r{i}");
+            let port = free_port();
+            let config = write_config(d, &broker.bootstrap(), port, &name, &pipeline);
+            let weir = start(d, &format!("{name}-run0"), &config, port);
+            Replica {
+                weir,
+                name,
+                config,
+                port,
+                runs: 1,
+            }
+        })
+        .collect();
+    println!(
+        "{} / {delivery}: {} visits on {PARTITIONS} partitions, {} results expected; 3 replicas started after {:.1?}",
+        case.label,
+        input.len(),
+        expected.len(),
+        t0.elapsed()
+    );
+    let eos = delivery == "exactly_once";
+    let mut reader =
+        SinkReader::with_isolation(&broker, &[case.sink], Duration::from_secs(60), eos, || {});
+
+    for (victim, percent) in KILLS {
+        let target = expected.len() * percent / 100;
+        reader.read_until(
+            COMPLETE_WITHIN,
+            |recs| tally(&expected, recs).present >= target,
+            || replicas.iter_mut().for_each(|r| r.weir.assert_alive()),
+            |recs| tally(&expected, recs).summary(),
+        );
+        let others: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
+        let before = assignments(&[&replicas[others[0]], &replicas[others[1]]]);
+        replicas[victim].weir.kill9();
+        println!(
+            "SIGKILL {} after {:.1?} (input still streaming: {}): {}",
+            replicas[victim].name,
+            t0.elapsed(),
+            !stream.is_finished(),
+            tally(&expected, &reader.records).summary()
+        );
+        // The other two take over its partitions (a rebalance each).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while assignments(&[&replicas[others[0]], &replicas[others[1]]]) < before + 2 {
+            assert!(Instant::now() < deadline, "the partitions did not move");
+            for i in &others {
+                replicas[*i].weir.assert_alive();
+            }
+            reader.poll_for(Duration::from_millis(200));
+        }
+        // Again, under the same instance id.
+        let r = &mut replicas[victim];
+        r.weir = start(d, &format!("{}-run{}", r.name, r.runs), &r.config, r.port);
+        r.runs += 1;
+        println!(
+            "partitions moved, {} restarted after {:.1?}: {}",
+            r.name,
+            t0.elapsed(),
+            tally(&expected, &reader.records).summary()
+        );
+    }
+    stream.join().expect("input stream");
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| tally(&expected, recs).present == expected.len(),
+        || replicas.iter_mut().for_each(|r| r.weir.assert_alive()),
+        |recs| tally(&expected, recs).summary(),
+    );
+    let complete = t0.elapsed();
+    for r in &mut replicas {
+        let st = r.weir.terminate(Duration::from_secs(20));
+        assert!(st.success(), "{} exit status after SIGTERM: {st}", r.name);
+    }
+    if eos {
+        // No transaction is left open: the killed replicas' were aborted
+        // when their successors fenced them, long before the 15 minutes of
+        // transaction.timeout.ms.
+        for (p, lso, end) in broker::stable_offsets(&broker, case.sink) {
+            assert_eq!(
+                lso, end,
+                "{}[{p}]: last stable offset {lso}, log end {end}",
+                case.sink
+            );
+        }
+        println!(
+            "every partition of {}: last stable offset = log end",
+            case.sink
+        );
+    }
+    reader.read_to_end(&broker, Duration::from_secs(60));
+    let t = tally(&expected, &reader.records);
+    println!(
+        "{} / {delivery}: after 3 kill -9 and restarts: {} sink records read; {} (complete after {complete:.1?})",
+        case.label,
+        reader.records.len(),
+        t.summary(),
+    );
+    assert_eq!(t.missing, 0, "{}", t.summary());
+    assert!(t.wrong.is_empty(), "{}", t.summary());
+    t
+}
+
+#[test]
+fn at_least_once_kill_9_of_each_replica_gives_exact_sessions() {
+    let _one = serialize();
+    let t = crash_and_move(&SESSIONS, "at_least_once");
+    println!(
+        "at_least_once: {} identical repeats of whole results",
+        t.repeats
+    );
+}
+
+#[test]
+fn exactly_once_kill_9_of_each_replica_gives_each_session_once() {
+    let _one = serialize();
+    let t = crash_and_move(&SESSIONS, "exactly_once");
+    assert_eq!(
+        t.repeats,
+        0,
+        "read_committed sees each session once: {}",
+        t.summary()
+    );
+}
+
+#[test]
+fn exactly_once_kill_9_of_each_replica_gives_each_tumbling_window_once() {
+    let _one = serialize();
+    let t = crash_and_move(&TUMBLING, "exactly_once");
+    assert_eq!(
+        t.repeats,
+        0,
+        "read_committed sees each window once: {}",
+        t.summary()
+    );
+}
+
+/// Two replicas configured with the same `instance_id` share one
+/// `transactional.id`: the second to start fences the first, which logs
+/// why and stops; the survivor takes every partition, and a
+/// `read_committed` reader sees every session exactly once.
+#[test]
+fn exactly_once_two_replicas_sharing_an_instance_id_fence_and_stay_exact() {
+    let _one = serialize();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let broker = Broker::kafka(d);
+    broker.create_topic("visits", PARTITIONS);
+    let input = visits(12_000, PARTITIONS);
+    let expected = batch_sessions(&input);
+    broker::produce_all(&broker, "visits", &input);
+    let pipeline = d.join("pipeline.yaml");
+    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", "exactly_once")).unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let ca = write_config(d, &broker.bootstrap(), pa, "shared", &pipeline);
+    let a_config = d.join("a.yaml");
+    std::fs::rename(&ca, &a_config).unwrap();
+    let b_config = write_config(d, &broker.bootstrap(), pb, "shared", &pipeline);
+    let mut a = start(d, "a", &a_config, pa);
+    let mut reader =
+        SinkReader::with_isolation(&broker, &["sessions"], COMPLETE_WITHIN, true, || {});
+    // b starts once a is working, and fences it.
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| !recs.is_empty(),
+        || a.assert_alive(),
+        |recs| tally(&expected, recs).summary(),
+    );
+    let mut b = start(d, "b", &b_config, pb);
+    let st = broker::wait_exit(&mut a.child, COMPLETE_WITHIN).expect("the fenced replica stops");
+    let log = std::fs::read_to_string(&a.stderr).unwrap();
+    let fenced = log
+        .lines()
+        .find(|l| l.contains("fenced"))
+        .unwrap_or_else(|| panic!("no fencing error in a's log ({st}):\n{}", a.stderr_tail(20)));
+    println!("a ({st}): {fenced}");
+    assert!(
+        fenced.contains("weir.sessions.shared"),
+        "the error names the transactional id: {fenced}"
+    );
+    assert!(!st.success(), "a stops with an error: {st}");
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| tally(&expected, recs).present == expected.len(),
+        || b.assert_alive(),
+        |recs| tally(&expected, recs).summary(),
+    );
+    let st = b.terminate(Duration::from_secs(20));
+    assert!(st.success(), "b exit status after SIGTERM: {st}");
+    reader.read_to_end(&broker, Duration::from_secs(60));
+    let t = tally(&expected, &reader.records);
+    println!("shared instance_id: {}", t.summary());
+    assert_eq!(
+        (t.present, t.missing, t.wrong.len(), t.repeats),
+        (expected.len(), 0, 0, 0),
+        "{}",
+        t.summary()
+    );
+}
+
+/// Two replicas on one host with no `instance_id` in their configs: the
+/// default (`<host>-<pid>`) differs per process, so neither fences the
+/// other; both keep running, share the partitions, and a `read_committed`
+/// reader sees every session exactly once.
+#[test]
+fn exactly_once_two_replicas_on_one_host_without_instance_id_do_not_fence() {
+    let _one = serialize();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let broker = Broker::kafka(d);
+    broker.create_topic("visits", PARTITIONS);
+    let input = visits(12_000, PARTITIONS);
+    let expected = batch_sessions(&input);
+    broker::produce_all(&broker, "visits", &input);
+    let pipeline = d.join("pipeline.yaml");
+    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", "exactly_once")).unwrap();
+    let mut replicas: Vec<Weir> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let port = free_port();
+            let config = write_config(d, &broker.bootstrap(), port, name, &pipeline);
+            let text = std::fs::read_to_string(&config).unwrap();
+            let unset: String = text
+                .lines()
+                .filter(|l| !l.starts_with("instance_id:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&config, unset).unwrap();
+            start(d, name, &config, port)
+        })
+        .collect();
+    let mut reader =
+        SinkReader::with_isolation(&broker, &["sessions"], COMPLETE_WITHIN, true, || {});
+    reader.read_until(
+        COMPLETE_WITHIN,
+        |recs| tally(&expected, recs).present == expected.len(),
+        || replicas.iter_mut().for_each(|r| r.assert_alive()),
+        |recs| tally(&expected, recs).summary(),
+    );
+    let mut ids = Vec::new();
+    for r in &mut replicas {
+        let st = r.terminate(Duration::from_secs(20));
+        assert!(st.success(), "{} exit status after SIGTERM: {st}", r.name);
+        let log = std::fs::read_to_string(&r.stderr).unwrap();
+        assert!(
+            !log.contains("fenced"),
+            "{} was fenced:\n{}",
+            r.name,
+            r.stderr_tail(20)
+        );
+        let line = log
+            .lines()
+            .find(|l| l.contains("instance id"))
+            .expect("the instance id is logged");
+        let v: Value = serde_json::from_str(line).expect("JSON log line");
+        ids.push(v["fields"]["instance"].as_str().unwrap().to_owned());
+    }
+    println!("default instance ids: {ids:?}");
+    assert_ne!(ids[0], ids[1], "unique per process");
+    reader.read_to_end(&broker, Duration::from_secs(60));
+    let t = tally(&expected, &reader.records);
+    println!("two replicas, default instance ids: {}", t.summary());
+    assert_eq!(
+        (t.present, t.missing, t.wrong.len(), t.repeats),
+        (expected.len(), 0, 0, 0),
+        "{}",
+        t.summary()
+    );
+}
+
+/// Restore cost: 100,000 open windows (one per key, in a day-long tumbling
+/// window that never closes here) are written to the changelog, weir stops,
+/// and a new weir restores all of them before it processes a record. The
+/// restore time and the changelog bytes read are printed; `make bench`
+/// holds the target (< 5 s).
+#[test]
+fn restore_of_100k_open_windows_from_the_changelog() {
+    let _one = serialize();
+    const KEYS: usize = 100_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let broker = Broker::kafka(d);
+    broker.create_topic("events", PARTITIONS);
+    let t0 = 1_700_000_000_000i64;
+    let input: Vec<(i32, String, Vec<u8>)> = (0..KEYS)
+        .map(|i| {
+            let e = json!({"ts": t0 + i as i64, "x": i % 7});
+            (
+                (i % PARTITIONS as usize) as i32,
+                format!("k{i}"),
+                e.to_string().into_bytes(),
+            )
+        })
+        .collect();
+    broker::produce_all(&broker, "events", &input);
+    let pipeline = d.join("restore.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: restore\nsource:\n  topics: [events]\n  key_format: text\n  event_time: {path: $.ts, unit: ms}\n\
+         stages:\n  - window:\n      tumbling: 1d\n      aggregate:\n        n: count()\n        total: sum(value.x)\n\
+         sinks:\n  - topic: daily\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let config = write_config(d, &broker.bootstrap(), port, "r0", &pipeline);
+    let mut first = start(d, "first", &config, port);
+    let settled = |w: &mut Weir, what: &str| {
+        let deadline = Instant::now() + COMPLETE_WITHIN;
+        loop {
+            let m = w.metrics();
+            if m.sum("weir_records_in_total") == KEYS as u64
+                && m.sum("weir_state_entries") == KEYS as u64
+                && m.sum("weir_commits_total") > 0
+            {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: state not settled: {:?}",
+                m.series("weir_state_entries")
+            );
+            w.assert_alive();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let m = settled(&mut first, "first run");
+    let st = first.terminate(Duration::from_secs(30));
+    assert!(st.success(), "first run exit status: {st}");
+    let written = m.sum("weir_changelog_records_total");
+    assert!(
+        written >= KEYS as u64,
+        "changelog records written: {written}"
+    );
+
+    let t_start = Instant::now();
+    let mut second = start(d, "second", &config, port);
+    // The restore happens in the assignment, before any record; the log
+    // line says what was read.
+    let deadline = Instant::now() + COMPLETE_WITHIN;
+    let line = loop {
+        let log = std::fs::read_to_string(&second.stderr).unwrap_or_default();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains("state restored from the changelog"))
+        {
+            break l.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no restore logged");
+        second.assert_alive();
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v: Value = serde_json::from_str(&line).expect("JSON log line");
+    let f = &v["fields"];
+    let m = second.metrics();
+    println!(
+        "restore: {} windows from {} changelog records ({} bytes) in {:.2} s (weir_changelog_restore_seconds {}); {:.1?} after the process started",
+        f["windows"], f["records"], f["bytes"], f["seconds"].as_f64().unwrap_or(-1.0),
+        m.sum("weir_changelog_restore_seconds"), t_start.elapsed()
+    );
+    assert_eq!(f["windows"], json!(KEYS), "every open window is restored");
+    let st = second.terminate(Duration::from_secs(30));
+    assert!(st.success(), "second run exit status: {st}");
+}
+
+/// What the broker does with transactions, as weir's exactly-once relies
+/// on it: an open transaction holds `read_committed` readers back (they
+/// see nothing of it), a new producer with the same `transactional.id`
+/// fences the old one; but Tansu then returns the records of aborted
+/// transactions (fenced or explicitly aborted) to `read_committed`
+/// readers, where Kafka filters them out. A canary of Tansu's behaviour
+/// (DESIGN.md §6): if it fails, Tansu has changed.
+#[test]
+fn tansu_shows_aborted_transactions_to_read_committed_readers() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let _one = serialize();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = Broker::tansu(dir.path());
+    t.create_topic("probe", 1);
+    let read = |marker: &str| -> Vec<String> {
+        let mut cfg = t.client_config();
+        cfg.set("group.id", "probe-reader")
+            .set("isolation.level", "read_committed");
+        let c: BaseConsumer = cfg.create().expect("reader");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("probe", 0, Offset::Beginning)
+            .expect("tpl");
+        c.assign(&tpl).expect("assign");
+        let mut out: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !out.iter().any(|p| p == marker) && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+        out
+    };
+    let producer = || {
+        let mut cfg = t.client_config();
+        cfg.set("transactional.id", "probe")
+            .set("message.timeout.ms", "60000");
+        let p: BaseProducer = cfg.create().expect("producer");
+        p.init_transactions(Duration::from_secs(30))
+            .expect("init transactions");
+        p
+    };
+    let send = |p: &BaseProducer, v: &str| {
+        p.send(BaseRecord::<str, str>::to("probe").payload(v))
+            .map_err(|(e, _)| e)
+            .expect("send");
+        p.flush(Duration::from_secs(10)).expect("flush");
+    };
+    let a = producer();
+    a.begin_transaction().expect("begin");
+    send(&a, "a: open, then fenced");
+    let b = producer(); // fences a
+    b.begin_transaction().expect("begin");
+    send(&b, "b: aborted");
+    b.abort_transaction(Duration::from_secs(30)).expect("abort");
+    b.begin_transaction().expect("begin");
+    send(&b, "b: committed");
+    b.commit_transaction(Duration::from_secs(30))
+        .expect("commit");
+    let got = read("b: committed");
+    println!("read_committed after a fenced, an aborted and a committed transaction: {got:?}");
+    assert_eq!(
+        got,
+        vec!["a: open, then fenced", "b: aborted", "b: committed"],
+        "Tansu's read_committed: Kafka would return only the committed record"
+    );
+}
