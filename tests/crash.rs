@@ -28,7 +28,7 @@ mod broker;
 #[path = "common/sessions.rs"]
 mod sessions;
 
-use broker::{free_port, Broker, SinkReader, Weir};
+use broker::{free_port, Broker, SinkReader, SinkRecord, Weir};
 use serde_json::{json, Value};
 use sessions::{
     batch_sessions, batch_tumbling, start, tally, visits, write_config, Tally, PIPELINE,
@@ -244,28 +244,100 @@ fn at_least_once_kill_9_of_each_replica_gives_exact_sessions() {
     );
 }
 
-#[test]
-fn exactly_once_kill_9_of_each_replica_gives_each_session_once() {
-    let _one = serialize();
-    let t = crash_and_move(&SESSIONS, "exactly_once");
+/// [`crash_and_move`] with `exactly_once`; asserts that no `result` (the
+/// kind of window, for the message) is repeated.
+fn crash_and_move_exactly_once(case: &Case, result: &str) {
+    let t = crash_and_move(case, "exactly_once");
     assert_eq!(
         t.repeats,
         0,
-        "read_committed sees each session once: {}",
+        "read_committed sees each {result} once: {}",
         t.summary()
     );
 }
 
 #[test]
+fn exactly_once_kill_9_of_each_replica_gives_each_session_once() {
+    let _one = serialize();
+    crash_and_move_exactly_once(&SESSIONS, "session");
+}
+
+#[test]
 fn exactly_once_kill_9_of_each_replica_gives_each_tumbling_window_once() {
     let _one = serialize();
-    let t = crash_and_move(&TUMBLING, "exactly_once");
-    assert_eq!(
-        t.repeats,
-        0,
-        "read_committed sees each window once: {}",
-        t.summary()
-    );
+    crash_and_move_exactly_once(&TUMBLING, "window");
+}
+
+/// The case of the two tests of replicas on one host: 12,000 visits on a
+/// broker of their own, the sessions they must give, and the
+/// `exactly_once` sessions pipeline.
+struct OneHost {
+    dir: tempfile::TempDir,
+    broker: Broker,
+    expected: Expected,
+    pipeline: PathBuf,
+}
+
+fn one_host() -> OneHost {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::kafka(dir.path());
+    broker.create_topic("visits", PARTITIONS);
+    let input = visits(12_000, PARTITIONS);
+    let expected = batch_sessions(&input);
+    broker::produce_all(&broker, "visits", &input);
+    let pipeline = dir.path().join("pipeline.yaml");
+    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", "exactly_once")).unwrap();
+    OneHost {
+        dir,
+        broker,
+        expected,
+        pipeline,
+    }
+}
+
+impl OneHost {
+    /// A `read_committed` reader of the sink.
+    fn reader(&self) -> SinkReader {
+        SinkReader::with_isolation(&self.broker, &["sessions"], COMPLETE_WITHIN, true, || {})
+    }
+
+    /// Reads until `done(records)` holds; `alive` between rounds.
+    fn read_until(
+        &self,
+        reader: &mut SinkReader,
+        done: impl FnMut(&[SinkRecord]) -> bool,
+        alive: impl FnMut(),
+    ) {
+        let expected = &self.expected;
+        reader.read_until(COMPLETE_WITHIN, done, alive, |recs| {
+            tally(expected, recs).summary()
+        });
+    }
+
+    /// Reads until every expected session is present; `alive` between
+    /// rounds.
+    fn read_all(&self, reader: &mut SinkReader, alive: impl FnMut()) {
+        let expected = &self.expected;
+        self.read_until(
+            reader,
+            |recs| tally(expected, recs).present == expected.len(),
+            alive,
+        );
+    }
+
+    /// Once every replica has stopped: reads the sink to its end and
+    /// asserts that it holds every session exactly once.
+    fn assert_exact(&self, reader: &mut SinkReader, label: &str) {
+        reader.read_to_end(&self.broker, Duration::from_secs(60));
+        let t = tally(&self.expected, &reader.records);
+        println!("{label}: {}", t.summary());
+        assert_eq!(
+            (t.present, t.missing, t.wrong.len(), t.repeats),
+            (self.expected.len(), 0, 0, 0),
+            "{}",
+            t.summary()
+        );
+    }
 }
 
 /// Two replicas configured with the same `instance_id` share one
@@ -275,30 +347,17 @@ fn exactly_once_kill_9_of_each_replica_gives_each_tumbling_window_once() {
 #[test]
 fn exactly_once_two_replicas_sharing_an_instance_id_fence_and_stay_exact() {
     let _one = serialize();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    let broker = Broker::kafka(d);
-    broker.create_topic("visits", PARTITIONS);
-    let input = visits(12_000, PARTITIONS);
-    let expected = batch_sessions(&input);
-    broker::produce_all(&broker, "visits", &input);
-    let pipeline = d.join("pipeline.yaml");
-    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", "exactly_once")).unwrap();
+    let h = one_host();
+    let d = h.dir.path();
     let (pa, pb) = (free_port(), free_port());
-    let ca = write_config(d, &broker.bootstrap(), pa, "shared", &pipeline);
+    let ca = write_config(d, &h.broker.bootstrap(), pa, "shared", &h.pipeline);
     let a_config = d.join("a.yaml");
     std::fs::rename(&ca, &a_config).unwrap();
-    let b_config = write_config(d, &broker.bootstrap(), pb, "shared", &pipeline);
+    let b_config = write_config(d, &h.broker.bootstrap(), pb, "shared", &h.pipeline);
     let mut a = start(d, "a", &a_config, pa);
-    let mut reader =
-        SinkReader::with_isolation(&broker, &["sessions"], COMPLETE_WITHIN, true, || {});
+    let mut reader = h.reader();
     // b starts once a is working, and fences it.
-    reader.read_until(
-        COMPLETE_WITHIN,
-        |recs| !recs.is_empty(),
-        || a.assert_alive(),
-        |recs| tally(&expected, recs).summary(),
-    );
+    h.read_until(&mut reader, |recs| !recs.is_empty(), || a.assert_alive());
     let mut b = start(d, "b", &b_config, pb);
     let st = broker::wait_exit(&mut a.child, COMPLETE_WITHIN).expect("the fenced replica stops");
     let log = std::fs::read_to_string(&a.stderr).unwrap();
@@ -312,23 +371,10 @@ fn exactly_once_two_replicas_sharing_an_instance_id_fence_and_stay_exact() {
         "the error names the transactional id: {fenced}"
     );
     assert!(!st.success(), "a stops with an error: {st}");
-    reader.read_until(
-        COMPLETE_WITHIN,
-        |recs| tally(&expected, recs).present == expected.len(),
-        || b.assert_alive(),
-        |recs| tally(&expected, recs).summary(),
-    );
+    h.read_all(&mut reader, || b.assert_alive());
     let st = b.terminate(Duration::from_secs(20));
     assert!(st.success(), "b exit status after SIGTERM: {st}");
-    reader.read_to_end(&broker, Duration::from_secs(60));
-    let t = tally(&expected, &reader.records);
-    println!("shared instance_id: {}", t.summary());
-    assert_eq!(
-        (t.present, t.missing, t.wrong.len(), t.repeats),
-        (expected.len(), 0, 0, 0),
-        "{}",
-        t.summary()
-    );
+    h.assert_exact(&mut reader, "shared instance_id");
 }
 
 /// Two replicas on one host with no `instance_id` in their configs: the
@@ -338,20 +384,13 @@ fn exactly_once_two_replicas_sharing_an_instance_id_fence_and_stay_exact() {
 #[test]
 fn exactly_once_two_replicas_on_one_host_without_instance_id_do_not_fence() {
     let _one = serialize();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    let broker = Broker::kafka(d);
-    broker.create_topic("visits", PARTITIONS);
-    let input = visits(12_000, PARTITIONS);
-    let expected = batch_sessions(&input);
-    broker::produce_all(&broker, "visits", &input);
-    let pipeline = d.join("pipeline.yaml");
-    std::fs::write(&pipeline, PIPELINE.replace("DELIVERY", "exactly_once")).unwrap();
+    let h = one_host();
+    let d = h.dir.path();
     let mut replicas: Vec<Weir> = ["a", "b"]
         .iter()
         .map(|name| {
             let port = free_port();
-            let config = write_config(d, &broker.bootstrap(), port, name, &pipeline);
+            let config = write_config(d, &h.broker.bootstrap(), port, name, &h.pipeline);
             let text = std::fs::read_to_string(&config).unwrap();
             let unset: String = text
                 .lines()
@@ -362,14 +401,10 @@ fn exactly_once_two_replicas_on_one_host_without_instance_id_do_not_fence() {
             start(d, name, &config, port)
         })
         .collect();
-    let mut reader =
-        SinkReader::with_isolation(&broker, &["sessions"], COMPLETE_WITHIN, true, || {});
-    reader.read_until(
-        COMPLETE_WITHIN,
-        |recs| tally(&expected, recs).present == expected.len(),
-        || replicas.iter_mut().for_each(|r| r.assert_alive()),
-        |recs| tally(&expected, recs).summary(),
-    );
+    let mut reader = h.reader();
+    h.read_all(&mut reader, || {
+        replicas.iter_mut().for_each(|r| r.assert_alive())
+    });
     let mut ids = Vec::new();
     for r in &mut replicas {
         let st = r.terminate(Duration::from_secs(20));
@@ -390,15 +425,7 @@ fn exactly_once_two_replicas_on_one_host_without_instance_id_do_not_fence() {
     }
     println!("default instance ids: {ids:?}");
     assert_ne!(ids[0], ids[1], "unique per process");
-    reader.read_to_end(&broker, Duration::from_secs(60));
-    let t = tally(&expected, &reader.records);
-    println!("two replicas, default instance ids: {}", t.summary());
-    assert_eq!(
-        (t.present, t.missing, t.wrong.len(), t.repeats),
-        (expected.len(), 0, 0, 0),
-        "{}",
-        t.summary()
-    );
+    h.assert_exact(&mut reader, "two replicas, default instance ids");
 }
 
 /// Restore cost: 100,000 open windows (one per key, in a day-long tumbling

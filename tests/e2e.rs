@@ -18,22 +18,23 @@
 
 #[path = "common/broker.rs"]
 mod broker;
+#[path = "common/flights.rs"]
+mod flights;
 
 use broker::{free_port, wait_exit, wait_for_port, Broker, Kind, SinkReader, SinkRecord, Weir};
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use flights::{flights_case, FlightsCase, Tally, WindowId, ALERTS, HOURLY, ORIGINS};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-const HOUR_MS: i64 = 3_600_000;
+/// The flights of the year 2013, of which the test reads the first
+/// [`INPUT_LINES`].
+const INPUT: &str = "target/data/flights-2013.jsonl";
 const INPUT_LINES: usize = 100_000;
-const HOURLY: &str = "departures-hourly";
-const ALERTS: &str = "delay-alerts";
 const SINKS: [&str; 2] = [HOURLY, ALERTS];
-/// Each origin's partition of `flights`.
-const ORIGINS: [(&str, i32); 3] = [("EWR", 0), ("JFK", 1), ("LGA", 2)];
 /// Generous: a debug build on a small machine.
 const COMPLETE_WITHIN: Duration = Duration::from_secs(180);
 /// `shutdown_timeout` in the daemon config.
@@ -43,214 +44,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// (sink topic, origin, window start).
-type WindowId = (String, String, i64);
-
-/// The input records and the sink records they must produce.
-struct FlightsCase {
-    /// (partition, key, payload) in produce order, sentinels last.
-    records: Vec<(i32, String, Vec<u8>)>,
-    /// Every record both sinks must hold.
-    expected: BTreeMap<WindowId, Value>,
-    cancelled: usize,
-    hourly_windows: usize,
-    alert_windows: usize,
-}
-
-#[derive(Default)]
-struct Acc {
-    flights: i64,
-    sum: f64,
-    max: i64,
-    delayed: i64,
-}
-
-/// Reads the first `n` lines of the full year, adds one sentinel per
-/// partition, and computes every expected window in plain Rust.
-fn flights_case(n: usize) -> FlightsCase {
-    let path = repo().join("target/data/flights-2013.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; generate it with `make data-full` (a prerequisite of `make test`)",
-            path.display()
-        )
-    });
-    let partition_of: HashMap<&str, i32> = ORIGINS.into_iter().collect();
-    let mut records = Vec::with_capacity(n + ORIGINS.len());
-    let mut windows: BTreeMap<(String, i64), Acc> = BTreeMap::new();
-    let mut max_ts: BTreeMap<String, i64> = BTreeMap::new();
-    let mut last_flight: BTreeMap<String, Value> = BTreeMap::new();
-    let mut cancelled = 0;
-    let mut lines = 0;
-    for line in text.lines().take(n) {
-        lines += 1;
-        let v: Value = serde_json::from_str(line).expect("flight JSON");
-        let origin = v["origin"].as_str().expect("origin").to_owned();
-        let p = *partition_of
-            .get(origin.as_str())
-            .unwrap_or_else(|| panic!("unexpected origin {origin}"));
-        records.push((p, origin.clone(), line.as_bytes().to_vec()));
-        if v["dep_time"].is_null() {
-            cancelled += 1;
-            continue;
-        }
-        let ts = v["dep_ts"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("dep_ts in {line}"));
-        let delay = v["dep_delay"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("dep_delay in {line}"));
-        // The pipeline's 24 h bound must hold, or on-time records would be
-        // late and this expectation wrong.
-        let m = max_ts.entry(origin.clone()).or_insert(ts);
-        assert!(
-            *m - ts <= 24 * HOUR_MS,
-            "input more than 24 h out of order: {line}"
-        );
-        *m = (*m).max(ts);
-        let a = windows
-            .entry((origin.clone(), ts.div_euclid(HOUR_MS) * HOUR_MS))
-            .or_insert(Acc {
-                max: i64::MIN,
-                ..Acc::default()
-            });
-        a.flights += 1;
-        a.sum += delay as f64;
-        a.max = a.max.max(delay);
-        a.delayed += i64::from(delay > 15);
-        last_flight.insert(origin, v);
-    }
-    assert_eq!(lines, n, "{} has fewer than {n} lines", path.display());
-    for (origin, p) in ORIGINS {
-        let mut s = last_flight[origin].clone();
-        s["dep_ts"] = json!(max_ts[origin] + 48 * HOUR_MS);
-        records.push((p, origin.to_owned(), serde_json::to_vec(&s).unwrap()));
-    }
-    let mut expected = BTreeMap::new();
-    let mut alert_windows = 0;
-    for ((origin, start), a) in &windows {
-        let avg = a.sum / a.flights as f64;
-        let v = json!({
-            "key": origin,
-            "window": {"start": start, "end": start + HOUR_MS},
-            "flights": a.flights,
-            "avg_dep_delay": avg,
-            "max_dep_delay": a.max,
-            "delayed": a.delayed,
-        });
-        if avg > 30.0 {
-            alert_windows += 1;
-            expected.insert((ALERTS.to_owned(), origin.clone(), *start), v.clone());
-        }
-        expected.insert((HOURLY.to_owned(), origin.clone(), *start), v);
-    }
-    FlightsCase {
-        records,
-        expected,
-        cancelled,
-        hourly_windows: windows.len(),
-        alert_windows,
-    }
-}
-
-/// How the records read from the sinks compare with the expectation.
-#[derive(Default)]
-struct Tally {
-    /// Expected records seen at least once with the right value, per sink.
-    present: BTreeMap<String, usize>,
-    /// Identical repeats of expected records (at-least-once duplicates).
-    repeats: usize,
-    /// Records of an expected window with a different value: (id, got, want).
-    wrong: Vec<(WindowId, String, Value)>,
-    /// Records of no expected window, or not parseable as a window result.
-    unexpected: Vec<String>,
-    /// Records whose Kafka key is not the value's `key`, or whose Kafka
-    /// timestamp is not the window end − 1 ms (DESIGN.md §2).
-    bad_meta: Vec<String>,
-    /// Expected records never seen.
-    missing: Vec<WindowId>,
-}
-
-fn describe(r: &SinkRecord) -> String {
-    format!(
-        "{}[{}]@{} key={:?} ts={:?} value={}",
-        r.topic,
-        r.partition,
-        r.offset,
-        r.key,
-        r.timestamp,
-        r.payload.as_deref().unwrap_or("<null>")
-    )
-}
-
+/// [`flights::tally`] of the sinks of `pipelines/flight-delays.yaml`, whose
+/// topics are the sink names.
 fn tally(expected: &BTreeMap<WindowId, Value>, records: &[SinkRecord]) -> Tally {
-    let mut t = Tally::default();
-    let mut seen: HashMap<&WindowId, usize> = HashMap::new();
-    for r in records {
-        let parsed: Option<(WindowId, Value)> = r
-            .payload
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Value>(p).ok())
-            .and_then(|v| {
-                let origin = v["key"].as_str()?.to_owned();
-                let start = v["window"]["start"].as_i64()?;
-                Some(((r.topic.clone(), origin, start), v))
-            });
-        let Some((id, v)) = parsed else {
-            t.unexpected.push(describe(r));
-            continue;
-        };
-        let end = v["window"]["end"].as_i64();
-        if r.key.as_deref() != Some(id.1.as_str()) || r.timestamp != end.map(|e| e - 1) {
-            t.bad_meta.push(describe(r));
-        }
-        match expected.get_key_value(&id) {
-            None => t.unexpected.push(describe(r)),
-            Some((k, want)) if *want == v => *seen.entry(k).or_default() += 1,
-            Some((_, want)) => t.wrong.push((id, describe(r), want.clone())),
-        }
-    }
-    for (id, n) in &seen {
-        *t.present.entry(id.0.clone()).or_default() += 1;
-        t.repeats += n - 1;
-    }
-    t.missing = expected
-        .keys()
-        .filter(|k| !seen.contains_key(k))
-        .cloned()
-        .collect();
-    t
-}
-
-impl Tally {
-    fn present_total(&self) -> usize {
-        self.present.values().sum()
-    }
-
-    fn summary(&self) -> String {
-        let mut s = format!(
-            "present {:?}, missing {}, wrong {}, unexpected {}, repeats {}, bad key/timestamp {}",
-            self.present,
-            self.missing.len(),
-            self.wrong.len(),
-            self.unexpected.len(),
-            self.repeats,
-            self.bad_meta.len()
-        );
-        for m in self.missing.iter().take(5) {
-            s += &format!("\n  missing: {m:?}");
-        }
-        for (id, got, want) in self.wrong.iter().take(5) {
-            s += &format!("\n  wrong: {id:?}\n    got  {got}\n    want {want}");
-        }
-        for u in self.unexpected.iter().take(5) {
-            s += &format!("\n  unexpected: {u}");
-        }
-        for b in self.bad_meta.iter().take(5) {
-            s += &format!("\n  bad key/timestamp: {b}");
-        }
-        s
-    }
+    flights::tally(expected, records, |topic| Some(topic.to_owned()))
 }
 
 /// The daemon config for `weir run`.
@@ -303,7 +100,13 @@ fn setup(kind: Kind) -> Setup {
         Kind::Kafka => Broker::kafka(dir.path()),
         Kind::Tansu => Broker::tansu(dir.path()),
     };
-    let case = flights_case(INPUT_LINES);
+    let input = repo().join(INPUT);
+    assert!(
+        input.is_file(),
+        "{}: no such file; generate it with `make data-full` (a prerequisite of `make test`)",
+        input.display()
+    );
+    let case = flights_case(&input, Some(INPUT_LINES));
     broker.create_topic("flights", ORIGINS.len() as i32);
     broker::produce_all(&broker, "flights", &case.records);
     let metrics_port = free_port();

@@ -336,8 +336,10 @@ fn sink_of(tag: &str) -> impl Fn(&str) -> Option<String> + '_ {
 fn flights_output_is_the_same_over_plaintext_sasl_ssl_and_mtls() {
     let t0 = Instant::now();
     let f = fixture();
-    let case: FlightsCase =
-        flights_case(&repo().join("pipelines/data/flights-2013-01-01-02.jsonl"));
+    let case: FlightsCase = flights_case(
+        &repo().join("pipelines/data/flights-2013-01-01-02.jsonl"),
+        None,
+    );
     println!(
         "input: {} records ({} cancelled, 3 sentinels); expecting {} {HOURLY} + {} {ALERTS} records per run",
         case.records.len(),
@@ -593,9 +595,23 @@ fn weir_plan_redacts_secrets() {
         1,
     );
     std::fs::write(&pipeline, text).unwrap();
+    // The daemon's client settings as `weir run` would take them, with the
+    // config's `pipelines:` as the default paths.
+    let config = dir.path().join("weir.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  bootstrap_servers: \"127.0.0.1:9093\"\n  client:\n    security.protocol: SASL_SSL\n    \
+             sasl.mechanism: SCRAM-SHA-512\n    sasl.username: weir\n    sasl.password: \"${{{PASSWORD_VAR}}}\"\n    \
+             ssl.key.password: \"${{{KEY_PASSWORD_VAR}}}\"\ninstance_id: r0\npipelines: [{:?}]\n",
+            pipeline.display().to_string()
+        ),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("plan")
-        .arg(&pipeline)
+        .arg("--config")
+        .arg(&config)
         .env(PASSWORD_VAR, SCRAM_PASSWORD)
         .env(KEY_PASSWORD_VAR, KEY_PASSWORD)
         .output()
@@ -604,6 +620,13 @@ fn weir_plan_redacts_secrets() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("weir plan:\n{stdout}{stderr}");
     assert!(out.status.success(), "weir plan: {}\n{stderr}", out.status);
+    assert!(
+        stdout.contains(
+            "  client settings: sasl.mechanism=SCRAM-SHA-512, sasl.password=<redacted>, sasl.username=weir, \
+             security.protocol=SASL_SSL, ssl.key.password=<redacted>\n  instance id r0\n"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(
             "consumer settings: fetch.min.bytes=1, sasl.password=<redacted>, ssl.key.password=<redacted>"

@@ -33,10 +33,15 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
     /// Print each pipeline's topology: stages per segment, sinks, and every
-    /// internal topic (repartition, changelogs, checkpoints).
+    /// internal topic (repartition, changelogs, checkpoints); with
+    /// `--config`, first the daemon's broker and client settings (secrets
+    /// redacted) and instance id.
     Plan {
+        /// Daemon config file (its `pipelines` are the default paths).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Pipeline files or directories of them.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "config")]
         paths: Vec<PathBuf>,
     },
     /// Run pipelines on an embedded broker with sample input, printing sink records.
@@ -75,12 +80,38 @@ pub fn load_plans(paths: &[PathBuf]) -> Result<Vec<Arc<Plan>>, i32> {
     }
 }
 
+/// The pipeline files of a command with a daemon config: `pipelines` when
+/// given, else the config's `pipelines:` (relative to the config file).
+/// `Err(2)` (printed, located) when both are empty.
+pub fn pipeline_paths(
+    cfg: &crate::spec::Loaded<crate::spec::DaemonConfig>,
+    config: &std::path::Path,
+    pipelines: &[PathBuf],
+) -> Result<Vec<PathBuf>, i32> {
+    if !pipelines.is_empty() {
+        return Ok(pipelines.to_vec());
+    }
+    let base = config.parent().unwrap_or(std::path::Path::new("."));
+    let paths: Vec<PathBuf> = cfg.doc.pipelines.iter().map(|p| base.join(p)).collect();
+    if paths.is_empty() {
+        eprintln!(
+            "{}",
+            cfg.error_at(
+                "pipelines",
+                "no pipelines (expected `pipelines: [dir or files]` or pipeline files as arguments)"
+            )
+        );
+        return Err(EXIT_USER_ERROR);
+    }
+    Ok(paths)
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Lint { paths } => lint::run(&paths),
-        Command::Plan { paths } => plan::run(&paths),
+        Command::Plan { config, paths } => plan::run(config.as_deref(), &paths),
         Command::Dev(args) => dev::run(&args),
         Command::Run { config, pipelines } => run::run(&config, &pipelines),
         Command::Test { paths } => test::run(&paths),

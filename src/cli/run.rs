@@ -22,29 +22,10 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
             return EXIT_USER_ERROR;
         }
     };
-    let base = config.parent().unwrap_or(Path::new("."));
-    let paths: Vec<PathBuf> = if pipelines.is_empty() {
-        cfg.doc
-            .pipelines
-            .iter()
-            .map(|p| {
-                if p.is_absolute() {
-                    p.clone()
-                } else {
-                    base.join(p)
-                }
-            })
-            .collect()
-    } else {
-        pipelines.to_vec()
+    let paths = match super::pipeline_paths(&cfg, config, pipelines) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
-    if paths.is_empty() {
-        eprintln!(
-            "{}",
-            cfg.error_at("pipelines", "no pipelines (expected `pipelines: [dir or files]` or pipeline files as arguments)")
-        );
-        return EXIT_USER_ERROR;
-    }
     let plans = match load_plans(&paths) {
         Ok(p) => p,
         Err(code) => return code,

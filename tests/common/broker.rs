@@ -37,22 +37,44 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Calls `attempt` until it gives `Ok`, pausing `pause` between attempts;
+/// after each failed one `alive` is asked and may panic (e.g. the process
+/// waited for died). Panics with `failure(last error)` once an attempt
+/// fails after `deadline`.
+pub fn retry_until<T>(
+    deadline: Instant,
+    pause: Duration,
+    mut attempt: impl FnMut() -> Result<T, String>,
+    mut alive: impl FnMut(),
+    failure: impl Fn(&str) -> String,
+) -> T {
+    loop {
+        match attempt() {
+            Ok(v) => return v,
+            Err(e) => {
+                alive();
+                assert!(Instant::now() < deadline, "{}", failure(&e));
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
+
 /// Polls until `127.0.0.1:port` accepts a TCP connection; `alive` is asked
 /// between attempts and may panic (e.g. the process behind the port died).
-pub fn wait_for_port(port: u16, timeout: Duration, mut alive: impl FnMut()) {
+pub fn wait_for_port(port: u16, timeout: Duration, alive: impl FnMut()) {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + timeout;
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        alive();
-        assert!(
-            Instant::now() < deadline,
-            "127.0.0.1:{port} did not accept TCP within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    retry_until(
+        Instant::now() + timeout,
+        Duration::from_millis(50),
+        || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+        alive,
+        |e| format!("127.0.0.1:{port} did not accept TCP within {timeout:?}: {e}"),
+    );
 }
 
 /// Last `n` lines of a log file (empty when unreadable).
@@ -60,6 +82,20 @@ pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Kills and reaps `child`; when the test is panicking, prints the last `n`
+/// lines of its log file `log`, headed `what` (the guards' drop).
+fn kill_and_report(child: &mut Child, what: &str, log: &Path, n: usize) {
+    let _ = child.kill();
+    let _ = child.wait();
+    if std::thread::panicking() {
+        eprintln!(
+            "---- tail of {what} ({}) ----\n{}\n----",
+            log.display(),
+            tail(log, n)
+        );
+    }
 }
 
 /// Polls `child` until it exits or `timeout` passes.
@@ -300,17 +336,17 @@ impl Broker {
         wait_for_port(port, Duration::from_secs(60), &mut alive);
         if self.kind == Kind::Kafka {
             let md: BaseConsumer = md_config.create().expect("metadata client");
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Ok(m) = md.fetch_metadata(None, Duration::from_secs(2)) {
-                    if !m.brokers().is_empty() {
-                        return;
-                    }
-                }
-                alive();
-                assert!(Instant::now() < deadline, "Kafka not ready after 60 s");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            retry_until(
+                Instant::now() + Duration::from_secs(60),
+                Duration::from_millis(50),
+                || match md.fetch_metadata(None, Duration::from_secs(2)) {
+                    Ok(m) if !m.brokers().is_empty() => Ok(()),
+                    Ok(_) => Err("no broker in the metadata".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                },
+                &mut alive,
+                |e| format!("Kafka not ready after 60 s: {e}"),
+            );
         }
     }
 
@@ -356,33 +392,21 @@ impl Broker {
         }
         // Wait until the metadata shows it with the right partition count.
         let md_client: BaseConsumer = self.client_config().create().expect("metadata client");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(n) = partition_count(&md_client, name) {
-                assert_eq!(n, partitions as usize, "topic {name} partition count");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "topic {name} not in metadata after 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let n = retry_until(
+            Instant::now() + Duration::from_secs(20),
+            Duration::from_millis(50),
+            || partition_count(&md_client, name),
+            || {},
+            |e| format!("topic {name} not in metadata after 20 s: {e}"),
+        );
+        assert_eq!(n, partitions as usize, "topic {name} partition count");
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- tail of the {:?} broker log ({}) ----\n{}\n----",
-                self.kind,
-                self.log.display(),
-                tail(&self.log, 15)
-            );
-        }
+        let what = format!("the {:?} broker log", self.kind);
+        kill_and_report(&mut self.child, &what, &self.log, 15);
     }
 }
 
@@ -570,22 +594,14 @@ impl SinkReader {
         let deadline = Instant::now() + timeout;
         let mut partitions = BTreeMap::new();
         for t in topics {
-            loop {
-                match partition_count(&consumer, t) {
-                    Ok(n) => {
-                        partitions.insert(t.to_string(), n);
-                        break;
-                    }
-                    Err(e) => {
-                        alive();
-                        assert!(
-                            Instant::now() < deadline,
-                            "sink topic {t} not created within {timeout:?}: {e}"
-                        );
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            }
+            let n = retry_until(
+                deadline,
+                Duration::from_millis(100),
+                || partition_count(&consumer, t),
+                &mut alive,
+                |e| format!("sink topic {t} not created within {timeout:?}: {e}"),
+            );
+            partitions.insert(t.to_string(), n);
         }
         let mut tpl = TopicPartitionList::new();
         for (t, n) in &partitions {
@@ -805,16 +821,8 @@ impl Weir {
 
 impl Drop for Weir {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- tail of {} stderr ({}) ----\n{}\n----",
-                self.name,
-                self.stderr.display(),
-                self.stderr_tail(40)
-            );
-        }
+        let what = format!("{} stderr", self.name);
+        kill_and_report(&mut self.child, &what, &self.stderr, 40);
     }
 }
 
@@ -840,16 +848,9 @@ pub fn http_status(port: u16, path: &str) -> (u16, String) {
 /// `GET path` over HTTP/1.0 on 127.0.0.1:port; the body, or panics on a
 /// non-200 status.
 pub fn http_get(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-    let status = head.lines().next().unwrap_or("");
-    assert!(status.contains(" 200"), "GET {path}: {status}\n{resp}");
-    body.to_owned()
+    let (code, body) = http_status(port, path);
+    assert_eq!(code, 200, "GET {path}: status {code}\n{body}");
+    body
 }
 
 /// Samples of a Prometheus text exposition: (name, labels) → value.

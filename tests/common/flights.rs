@@ -3,8 +3,8 @@
 //! a sentinel per partition 48 h after its last flight so every window
 //! closes) and every window result the two sinks must hold, computed in
 //! plain Rust independently of weir; and the comparison of sink records
-//! with that expectation. The same approach as `tests/e2e.rs`, for any
-//! flights file.
+//! with that expectation. Used by `tests/e2e.rs` (the first 100,000
+//! flights of 2013) and `tests/security.rs` (two days of flights).
 
 // Each test crate uses a part of this module.
 #![allow(dead_code)]
@@ -12,6 +12,8 @@
 use crate::broker::SinkRecord;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 /// One hour, ms.
@@ -48,18 +50,24 @@ struct Acc {
     delayed: i64,
 }
 
-/// Reads every line of the flights file `path` (JSON lines, as
-/// `scripts/flights_to_jsonl.py` writes), adds one sentinel per partition
-/// and computes every expected window.
-pub fn flights_case(path: &Path) -> FlightsCase {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// Reads the flights file `path` (JSON lines, as
+/// `scripts/flights_to_jsonl.py` writes): every line, or with `limit` the
+/// first `limit` lines (the file must have that many); adds one sentinel
+/// per partition and computes every expected window.
+pub fn flights_case(path: &Path, limit: Option<usize>) -> FlightsCase {
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let lines = BufReader::new(file)
+        .lines()
+        .map(|l| l.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .take(limit.unwrap_or(usize::MAX));
     let partition_of: HashMap<&str, i32> = ORIGINS.into_iter().collect();
     let mut records = Vec::new();
     let mut windows: BTreeMap<(String, i64), Acc> = BTreeMap::new();
     let mut max_ts: BTreeMap<String, i64> = BTreeMap::new();
     let mut last_flight: BTreeMap<String, Value> = BTreeMap::new();
     let mut cancelled = 0;
-    for line in text.lines() {
+    for line in lines {
+        let line = line.as_str();
         let v: Value = serde_json::from_str(line).expect("flight JSON");
         let origin = v["origin"].as_str().expect("origin").to_owned();
         let p = *partition_of
@@ -95,6 +103,14 @@ pub fn flights_case(path: &Path) -> FlightsCase {
         a.max = a.max.max(delay);
         a.delayed += i64::from(delay > 15);
         last_flight.insert(origin, v);
+    }
+    if let Some(n) = limit {
+        assert_eq!(
+            records.len(),
+            n,
+            "{} has fewer than {n} lines",
+            path.display()
+        );
     }
     for (origin, p) in ORIGINS {
         let mut s = last_flight[origin].clone();
@@ -140,7 +156,7 @@ pub struct Tally {
     /// Records of no expected window, or not parseable as a window result.
     pub unexpected: Vec<String>,
     /// Records whose Kafka key is not the value's `key`, or whose Kafka
-    /// timestamp is not the window end − 1 ms.
+    /// timestamp is not the window end − 1 ms (DESIGN.md §2).
     pub bad_meta: Vec<String>,
     /// Expected records never seen.
     pub missing: Vec<WindowId>,
