@@ -50,6 +50,26 @@ fn topic_names(broker: &Broker) -> Vec<String> {
     v
 }
 
+/// The value of `key` in the configuration of `topic`, as the broker
+/// describes it (DescribeConfigs).
+fn topic_config(broker: &Broker, topic: &str, key: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> =
+        broker.client_config().create().expect("admin client");
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let res = futures::executor::block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts),
+    )
+    .expect("describe configs");
+    let resource = res
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("topic configs");
+    resource.get(key).and_then(|e| e.value.clone())
+}
+
 /// The issue a user hit: a filter + transform pipeline run to the end,
 /// then again under a new `group_id` on the same input. The second run
 /// reprocesses everything (it had produced nothing: it restored the first
@@ -180,6 +200,16 @@ fn two_group_ids_of_one_windowed_pipeline_never_share_state() {
     assert!(
         !names.iter().any(|n| n.starts_with("weir.sessions")),
         "no topic under the default group: {names:?}"
+    );
+    // Repartition records carry event time as their timestamp (here from
+    // 2023): time retention would delete them before they are read.
+    assert_eq!(
+        topic_config(&broker, "team-a.sessions.0.repartition", "retention.ms").as_deref(),
+        Some("-1")
+    );
+    assert_eq!(
+        topic_config(&broker, "team-a.sessions.1.changelog", "cleanup.policy").as_deref(),
+        Some("compact")
     );
 }
 

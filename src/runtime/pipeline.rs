@@ -453,9 +453,10 @@ pub async fn run_pipeline(
     result.map(|()| shared.counters.totals())
 }
 
-/// Every topic the pipeline writes: sinks and DLQ (1 partition when weir
-/// creates them), the compacted checkpoint topic, and the compacted
-/// changelogs with `input_partitions` partitions.
+/// Every topic the pipeline writes: sinks and DLQ (1 partition and the
+/// broker's defaults when weir creates them), the compacted checkpoint
+/// topic, the compacted changelogs and the repartition topic (no time
+/// retention) with `input_partitions` partitions.
 fn output_topics(plan: &Plan, input_partitions: i32) -> Vec<TopicSpec> {
     let compact = || {
         vec![
@@ -488,7 +489,12 @@ fn output_topics(plan: &Plan, input_partitions: i32) -> Vec<TopicSpec> {
     v.extend(plan.repartition_topic().map(|name| TopicSpec {
         name: name.to_owned(),
         partitions: input_partitions,
-        configs: vec![],
+        // Its records carry event time as their Kafka timestamp: with the
+        // broker's time retention (7 days by default), a replay of older
+        // history would be deleted before the downstream side read it (as
+        // Kafka Streams, which creates repartition topics with
+        // `retention.ms=-1`).
+        configs: vec![("retention.ms".to_owned(), "-1".to_owned())],
     }));
     v
 }

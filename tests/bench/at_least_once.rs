@@ -375,6 +375,17 @@ pub fn measure_role(
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.args(args.to_args(role));
+    measure_command(env, role, cmd)
+}
+
+/// Runs `cmd` (a process that speaks the roles' protocol: one JSON result
+/// line with `role`, `records_in`, `consumed`, `records_out`, `startup_s`,
+/// `steady_s` on stdout when done, then it waits for stdin to close, stops
+/// and exits) and measures it: its own steady-state timing, then CPU time
+/// and peak RSS from `/proc` once it is done, before it is told to stop.
+/// `name` names its log files.
+pub fn measure_command(env: &RunEnv, name: &str, cmd: Command) -> Result<Measurement, String> {
+    let role = name;
     let meter = LoadMeter::start(env.broker_pid);
     let mut proc = Proc::spawn(cmd, &env.dir, role, true)?;
     let stdout = proc.child.stdout.take().expect("piped stdout");
@@ -415,7 +426,7 @@ pub fn measure_role(
     let threads = thread_summary(pid);
     let load = meter.stop();
     drop(proc.child.stdin.take());
-    let exit = proc.stop(false, Duration::from_secs(30));
+    let exit = proc.stop(false, Duration::from_secs(150));
     let num = |k: &str| result.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let mut notes = vec![threads];
     let stderr = std::fs::read_to_string(&proc.stderr).unwrap_or_default();
@@ -424,6 +435,12 @@ pub fn measure_role(
             "stderr: {} lines, first: {}",
             stderr.lines().count(),
             stderr.lines().next().unwrap_or("")
+        ));
+    }
+    if num("late") > 0.0 {
+        notes.push(format!(
+            "{} records dropped as late (its own count)",
+            num("late")
         ));
     }
     if num("consumed") != num("records_in") {

@@ -121,8 +121,8 @@ impl ProducerContext for Tally {
 
 /// Produces records `0..n` to `topic` (idempotent, acks=all, the records of a
 /// partition in id order) and waits until all are acknowledged.
-pub fn produce(tansu: &Broker, topic: &str, n: u64) -> Result<Produced, String> {
-    let mut cfg = tansu.client_config();
+pub fn produce(broker: &Broker, topic: &str, n: u64) -> Result<Produced, String> {
+    let mut cfg = broker.client_config();
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

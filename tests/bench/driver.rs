@@ -1,19 +1,26 @@
-//! The benchmark run (`--bench`): start Tansu, produce the input once (timed
-//! on its own), run the four contenders one after another, read back and
-//! check every output topic, compare (2) with (4), and report.
+//! The benchmark run (`--bench`): start the broker (Apache Kafka, or Tansu
+//! with `WEIR_BENCH_BROKER=tansu`), produce the input once (timed on its
+//! own), run the contenders one after another (weir, the Rust baselines, the
+//! Kafka Streams and Flink peers), read back and check every output topic
+//! (exact ids for the record-by-record jobs, the batch reference for the
+//! window jobs), compare (2) with (4), (8) and (9), and report.
 //!
 //! Logs, configs and the broker's log stay in `target/bench/run/` for a look
 //! afterwards; the report goes to stdout and `target/bench/results.md`.
-//! Exit code 1 only when a contender failed or an output is wrong; goals
-//! that are not met are reported (SHORT), not failed.
+//! Exit code 1 only when a weir or Rust contender failed or an output of
+//! theirs is wrong; a peer that fails or is wrong is reported as such in the
+//! table (FAILED, WRONG), and goals that are not met are reported (SHORT),
+//! not failed.
 
 use crate::at_least_once::measure_role;
-use crate::broker::Broker;
+use crate::broker::{Broker, Kind};
 use crate::data::{self, Produced};
-use crate::measure::{clk_tck, cpus, find_pid, RunEnv};
-use crate::report::{self, Goal, Report, Row};
+use crate::measure::{clk_tck, cpus, peak_rss_kib, RunEnv};
+use crate::report::{self, Goal, PeerJob, Report, Row};
 use crate::verify::{self, Contents, SpotCheck};
+use crate::windows::{self, Reference};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 const INPUT: &str = "bench-input";
@@ -27,6 +34,11 @@ enum How {
     Role { role: &'static str },
     /// `weir run` with `tests/bench/PIPELINE.yaml`.
     Weir { pipeline: &'static str },
+    /// A Java peer (`streams`, `flink`) running job `job` ([`crate::peers`]).
+    Peer {
+        peer: &'static str,
+        job: &'static str,
+    },
 }
 
 /// One contender and what its output topic must hold.
@@ -41,12 +53,18 @@ struct Contender {
     filtered: bool,
     /// Row it is compared with.
     baseline: Option<usize>,
-    /// Its outputs are window results (not checked record by record here:
-    /// tests/differential.rs and tests/crash_tansu.rs check them).
+    /// Its outputs are window results.
     windowed: bool,
+    /// Window results of the tumbling count: checked against the batch
+    /// reference ([`crate::windows`]).
+    reference: bool,
+    /// Exactly-once output: read back read_committed, no duplicates allowed.
+    eos: bool,
+    /// A peer: its failure is reported, not the bench's.
+    peer: bool,
 }
 
-const CONTENDERS: [Contender; 7] = [
+const CONTENDERS: [Contender; 13] = [
     Contender {
         label: "(1) raw rdkafka loop",
         how: How::Role { role: "raw" },
@@ -54,6 +72,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "bench-raw",
         filtered: false,
         baseline: None,
+        reference: false,
+        eos: false,
+        peer: false,
         windowed: false,
     },
     Contender {
@@ -65,6 +86,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "bench-handwritten",
         filtered: true,
         baseline: None,
+        reference: false,
+        eos: false,
+        peer: false,
         windowed: false,
     },
     Contender {
@@ -76,6 +100,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "weir.bench-passthrough",
         filtered: false,
         baseline: Some(0),
+        reference: false,
+        eos: false,
+        peer: false,
         windowed: false,
     },
     Contender {
@@ -87,6 +114,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "weir.bench-filter-transform",
         filtered: true,
         baseline: Some(1),
+        reference: false,
+        eos: false,
+        peer: false,
         windowed: false,
     },
     Contender {
@@ -98,6 +128,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "weir.bench-tumbling",
         filtered: false,
         baseline: Some(1),
+        reference: true,
+        eos: false,
+        peer: false,
         windowed: true,
     },
     Contender {
@@ -109,6 +142,9 @@ const CONTENDERS: [Contender; 7] = [
         group: "weir.bench-tumbling-eos",
         filtered: false,
         baseline: Some(4),
+        reference: true,
+        eos: true,
+        peer: false,
         windowed: true,
     },
     Contender {
@@ -120,7 +156,119 @@ const CONTENDERS: [Contender; 7] = [
         group: "weir.bench-open-windows",
         filtered: false,
         baseline: None,
+        reference: false,
+        eos: false,
+        peer: false,
         windowed: true,
+    },
+    Contender {
+        label: "(8) Kafka Streams filter+transform",
+        how: How::Peer {
+            peer: "streams",
+            job: "filter-transform",
+        },
+        topic: "bench-out-streams-filter-transform",
+        group: "bench-streams-filter-transform",
+        filtered: true,
+        baseline: None,
+        reference: false,
+        eos: false,
+        peer: true,
+        windowed: false,
+    },
+    Contender {
+        label: "(9) Flink filter+transform",
+        how: How::Peer {
+            peer: "flink",
+            job: "filter-transform",
+        },
+        topic: "bench-out-flink-filter-transform",
+        group: "bench-flink-filter-transform",
+        filtered: true,
+        baseline: None,
+        reference: false,
+        eos: false,
+        peer: true,
+        windowed: false,
+    },
+    Contender {
+        label: "(10) Kafka Streams tumbling count",
+        how: How::Peer {
+            peer: "streams",
+            job: "tumbling",
+        },
+        topic: "bench-out-streams-tumbling",
+        group: "bench-streams-tumbling",
+        filtered: false,
+        baseline: None,
+        reference: true,
+        eos: false,
+        peer: true,
+        windowed: true,
+    },
+    Contender {
+        label: "(11) Flink tumbling count",
+        how: How::Peer {
+            peer: "flink",
+            job: "tumbling",
+        },
+        topic: "bench-out-flink-tumbling",
+        group: "bench-flink-tumbling",
+        filtered: false,
+        baseline: None,
+        reference: true,
+        eos: false,
+        peer: true,
+        windowed: true,
+    },
+    Contender {
+        label: "(12) Kafka Streams tumbling count, exactly_once_v2",
+        how: How::Peer {
+            peer: "streams",
+            job: "tumbling-eos",
+        },
+        topic: "bench-out-streams-tumbling-eos",
+        group: "bench-streams-tumbling-eos",
+        filtered: false,
+        baseline: None,
+        reference: true,
+        eos: true,
+        peer: true,
+        windowed: true,
+    },
+    Contender {
+        label: "(13) Flink tumbling count, EXACTLY_ONCE",
+        how: How::Peer {
+            peer: "flink",
+            job: "tumbling-eos",
+        },
+        topic: "bench-out-flink-tumbling-eos",
+        group: "bench-flink-tumbling-eos",
+        filtered: false,
+        baseline: None,
+        reference: true,
+        eos: true,
+        peer: true,
+        windowed: true,
+    },
+];
+
+/// weir's rows against the peers', per job.
+const PEER_JOBS: [PeerJob; 3] = [
+    PeerJob {
+        job: "filter + transform",
+        weir: 3,
+        peers: [7, 8],
+    },
+    PeerJob {
+        job: "tumbling count, at-least-once",
+        weir: 4,
+        peers: [9, 10],
+    },
+    PeerJob {
+        job: "tumbling count, exactly-once",
+        weir: 5,
+        peers: [11, 12],
     },
 ];
 
@@ -194,27 +342,33 @@ pub fn run() -> i32 {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("create target/bench/run");
 
-    let tansu = Broker::tansu(&work);
-    let broker_pid = find_pid(&["broker", &format!("tcp://127.0.0.1:{}", tansu.port)]);
+    let broker = match std::env::var("WEIR_BENCH_BROKER").as_deref() {
+        Ok("tansu") => Broker::tansu(&work),
+        Ok("kafka") | Err(_) => Broker::kafka(&work),
+        Ok(other) => {
+            eprintln!("bench: WEIR_BENCH_BROKER={other:?}: expected kafka (the default) or tansu");
+            return 1;
+        }
+    };
+    let broker_pid = Some(broker.pid());
     let mut header = context_lines(&weir_bin);
-    if broker_pid.is_none() {
-        header.push("broker pid not found: its CPU time is not reported".into());
-    }
+    header.push(format!("broker: {}", broker_name(broker.kind)));
     println!(
-        "bench: Tansu on {} (logs in {})",
-        tansu.bootstrap(),
+        "bench: {} on {} (logs in {})",
+        broker_name(broker.kind),
+        broker.bootstrap(),
         work.display()
     );
 
-    tansu.create_topic(INPUT, data::PARTITIONS);
+    broker.create_topic(INPUT, data::PARTITIONS);
     for c in &CONTENDERS {
-        tansu.create_topic(c.topic, data::PARTITIONS);
+        broker.create_topic(c.topic, data::PARTITIONS);
     }
     println!(
         "bench: producing {n} records to {INPUT} ({} partitions)…",
         data::PARTITIONS
     );
-    let input = match data::produce(&tansu, INPUT, n) {
+    let input = match data::produce(&broker, INPUT, n) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -233,7 +387,7 @@ pub fn run() -> i32 {
 
     let env = RunEnv {
         dir: work,
-        bootstrap: tansu.bootstrap(),
+        bootstrap: broker.bootstrap(),
         broker_pid,
         input: INPUT.into(),
         records: n,
@@ -241,8 +395,14 @@ pub fn run() -> i32 {
     };
     let mut rows = Vec::new();
     let mut contents = Vec::new();
+    let reference = OnceLock::new();
+    let only = selected();
     for c in &CONTENDERS {
-        let (row, got) = run_one(c, &env, &weir_bin, &tansu, &input);
+        let (row, got) = if only.as_ref().is_none_or(|o| o.contains(&short(c.label))) {
+            run_one(c, &env, &weir_bin, &broker, &input, &reference)
+        } else {
+            (skipped(c), None)
+        };
         rows.push(row);
         contents.push(got);
     }
@@ -260,13 +420,17 @@ pub fn run() -> i32 {
             rows[OPEN_WINDOWS_ROW].label
         ));
     }
-    println!("bench: restore of (7)'s windows from the changelog …");
-    let restore = crate::weir::measure_restore(
-        &env,
-        &weir_bin,
-        &repo().join("tests/bench/open-windows.yaml"),
-        "weir-open-windows-restore",
-    );
+    let restore = if rows[OPEN_WINDOWS_ROW].run.is_ok() {
+        println!("bench: restore of (7)'s windows from the changelog …");
+        crate::weir::measure_restore(
+            &env,
+            &weir_bin,
+            &repo().join("tests/bench/open-windows.yaml"),
+            "weir-open-windows-restore",
+        )
+    } else {
+        Err("(7) did not run".into())
+    };
     match &restore {
         Ok(r) => extra.push(format!(
             "{} restore of {} windows from the changelog ({} records, {:.1} MB): {:.2} s (goal < {RESTORE_SECONDS} s)",
@@ -278,17 +442,41 @@ pub fn run() -> i32 {
         )),
         Err(e) => extra.push(format!("FAIL  restore of (7)'s windows: {e}")),
     }
+    let broker_cpu = crate::measure::cpu_seconds(broker.pid());
+    let broker_rss = peak_rss_kib(broker.pid());
+    extra.push(format!(
+        "      broker ({}, pid {}): {} CPU s over the whole bench, peak RSS {}",
+        broker_name(broker.kind),
+        broker.pid(),
+        broker_cpu.map_or("?".into(), |c| format!("{c:.1}")),
+        broker_rss.map_or("?".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
+    ));
     println!("bench: {}", extra.join("\nbench: "));
 
     let failed = rows
         .iter()
+        .filter(|r| !r.peer)
         .any(|r| r.run.is_err() || !r.output_ok || r.committed.is_err())
-        || checks.iter().any(|(_, sc)| !sc.ok())
+        || checks
+            .iter()
+            .any(|(what, sc)| !sc.ok() && !what.contains("peer"))
         || restore.is_err();
+    let peers_wrong: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.peer && (r.run.is_err() || !r.output_ok || r.committed.is_err()))
+        .map(|r| r.label.as_str())
+        .collect();
+    if !peers_wrong.is_empty() {
+        println!(
+            "bench: peers that failed or are wrong (reported, not a bench failure): {}",
+            peers_wrong.join(", ")
+        );
+    }
     let md = Report {
         header,
         produce: produce_line,
         rows: &rows,
+        peer_jobs: &PEER_JOBS,
         goals: &GOALS,
         extra_goals: &extra,
         checks: &checks,
@@ -310,13 +498,40 @@ pub fn run() -> i32 {
     }
 }
 
+/// `WEIR_BENCH_ONLY=1,4,8`: run only these contenders (the others are
+/// reported as not run, and the bench fails); for trying things out.
+fn selected() -> Option<Vec<String>> {
+    let v = std::env::var("WEIR_BENCH_ONLY").ok()?;
+    Some(v.split(',').map(|s| format!("({})", s.trim())).collect())
+}
+
+/// `(4)` of `(4) weir filter+transform`.
+fn short(label: &str) -> String {
+    label.split(' ').next().unwrap_or(label).to_owned()
+}
+
+/// The row of a contender left out by `WEIR_BENCH_ONLY`.
+fn skipped(c: &Contender) -> Row {
+    Row {
+        label: c.label.into(),
+        run: Err("not run (WEIR_BENCH_ONLY)".into()),
+        output: "not run".into(),
+        output_ok: false,
+        checked: false,
+        committed: Err("not run".into()),
+        baseline: c.baseline,
+        peer: c.peer,
+    }
+}
+
 /// Runs contender `c`, then reads back and checks its output topic.
 fn run_one(
     c: &Contender,
     env: &RunEnv,
     weir_bin: &Path,
-    tansu: &Broker,
+    broker: &Broker,
     input: &Produced,
+    reference: &OnceLock<Reference>,
 ) -> (Row, Option<Contents>) {
     let n = env.records;
     let expected = if c.windowed {
@@ -337,6 +552,9 @@ fn run_one(
             expected,
             c.windowed,
         ),
+        How::Peer { peer, job } => {
+            crate::peers::measure(env, peer, job, c.group, c.topic, expected)
+        }
     };
     match &run {
         Ok(m) => println!(
@@ -357,20 +575,32 @@ fn run_one(
     } else {
         vec![true; n as usize]
     };
-    let (output, output_ok, got) = if c.windowed {
+    let timeout = Duration::from_secs(300);
+    let (output, output_ok, checked, got) = if c.reference {
+        let reference = reference.get_or_init(|| {
+            println!("bench: computing the batch reference of the tumbling count …");
+            Reference::new(n)
+        });
+        match windows::check(broker, c.topic, c.eos, reference, timeout) {
+            Ok(wc) => (wc.summary(), wc.ok(), true, None),
+            Err(e) => (format!("cannot read: {e}"), false, true, None),
+        }
+    } else if c.windowed {
         (
-            "window results, not checked record by record here (tests/differential.rs, tests/crash_tansu.rs check them)".to_owned(),
+            "window results of a day-long window that stays open: none expected, not checked"
+                .to_owned(),
             true,
+            false,
             None,
         )
     } else {
-        match verify::read_topic(tansu, c.topic, &wanted, Duration::from_secs(300)) {
-            Ok(got) => (got.summary(expected), got.exact(expected), Some(got)),
-            Err(e) => (format!("cannot read: {e}"), false, None),
+        match verify::read_topic(broker, c.topic, &wanted, timeout) {
+            Ok(got) => (got.summary(expected), got.exact(expected), true, Some(got)),
+            Err(e) => (format!("cannot read: {e}"), false, true, None),
         }
     };
     println!("bench: {} output {}: {output}", c.label, c.topic);
-    let committed = verify::committed(tansu, c.group, &env.input, n);
+    let committed = verify::committed(broker, c.group, &env.input, n);
     println!(
         "bench: {} committed offsets: {}",
         c.label,
@@ -381,8 +611,10 @@ fn run_one(
         run,
         output,
         output_ok,
+        checked,
         committed,
         baseline: c.baseline,
+        peer: c.peer,
     };
     (row, got)
 }
@@ -397,13 +629,27 @@ fn spot_checks(contents: &[Option<Contents>], input: &Produced) -> Vec<(String, 
             checks.push((what, verify::against_input(got, n)));
         }
     }
-    if let (Some(a), Some(b)) = (&contents[1], &contents[3]) {
-        checks.push((
-            "(2) vs (4) for the same ids, key and parsed JSON".to_owned(),
-            verify::against_each_other(a, b, &input.ok),
-        ));
+    for (i, peer) in [(3, false), (7, true), (8, true)] {
+        if let (Some(a), Some(b)) = (&contents[1], &contents[i]) {
+            checks.push((
+                format!(
+                    "(2) vs {}{} for the same ids, key and parsed JSON",
+                    CONTENDERS[i].label,
+                    if peer { " (peer)" } else { "" }
+                ),
+                verify::against_each_other(a, b, &input.ok),
+            ));
+        }
     }
     checks
+}
+
+/// The broker's name in the report.
+fn broker_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Kafka => "Apache Kafka 4.4 (one KRaft node, 512 MB heap)",
+        Kind::Tansu => "Tansu (in-memory storage)",
+    }
 }
 
 /// When, on what, and with which binary the bench ran.

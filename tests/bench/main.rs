@@ -1,29 +1,40 @@
-//! `make bench`: weir against hand-written Rust on a real broker.
+//! `make bench`: weir against hand-written Rust, Kafka Streams and Flink on
+//! a real broker.
 //!
-//! On a Tansu broker of its own, 1,000,000 JSON records of about 200 bytes
-//! in 8 partitions are consumed, one contender after another, by four
+//! On a broker of its own (Apache Kafka 4.4, one KRaft node, by default;
+//! Tansu with `WEIR_BENCH_BROKER=tansu`), 1,000,000 JSON records of about
+//! 200 bytes in 8 partitions are consumed, one contender after another, by
 //! separate OS processes, each in its own consumer group, writing its own
-//! output topic, all at-least-once with weir's client defaults:
+//! output topic:
 //!
 //! 1. a raw rdkafka consume → produce loop ([`raw`]),
 //! 2. a hand-written serde_json filter + transform ([`handwritten`]),
 //! 3. `weir run` with a passthrough pipeline (`passthrough.yaml`),
 //! 4. `weir run` with the same filter + transform as (2)
 //!    (`filter-transform.yaml`),
+//! 5. –7. `weir run` with tumbling windows (`tumbling-count.yaml`,
+//!    `tumbling-count-eos.yaml`, `open-windows.yaml`),
+//! 8. –13. the Java peers ([`peers`], `tests/bench/peers/`): Kafka Streams
+//!    and Flink doing (4), (5) and (6)'s jobs,
 //!
-//! then every output topic is read back and checked. Throughput, CPU per
+//! then every output topic is read back and checked (exact ids, or the
+//! batch reference of the window counts: [`windows`]). Throughput, CPU per
 //! record and peak RSS go to a Markdown table on stdout and in
-//! `target/bench/results.md` ([`driver`] runs it all).
+//! `target/bench/results.md` ([`driver`] runs it all), with weir's ratios to
+//! Kafka Streams and Flink per job.
 //!
 //! The binary has three modes, chosen by its arguments:
 //! - `--role=raw|handwritten …`: one contender process; the bench re-executes
 //!   itself (`std::env::current_exe()`) this way for (1) and (2);
-//! - `--bench` (what `cargo bench` passes): the benchmark; needs `WEIR_TANSU`
-//!   and `target/release/weir` (`make bench` provides both);
+//! - `--bench` (what `cargo bench` passes): the benchmark; needs `WEIR_KAFKA`
+//!   (or `.kafka/libs`), `target/release/weir` and the peers built by
+//!   `scripts/bench-peers.sh` (`make bench` provides all three);
 //! - anything else (`cargo test --all-targets` runs every bench target as a
-//!   test): prints one line and exits 0.
+//!   test): prints one line and exits 0 (no broker, Java or Maven needed).
 //!
-//! `WEIR_BENCH_RECORDS` overrides the record count (for a quick try).
+//! `WEIR_BENCH_RECORDS` overrides the record count (for a quick try);
+//! `WEIR_BENCH_ONLY=4,8,9` runs only those contenders (the rest are
+//! reported as not run).
 
 #[path = "../common/broker.rs"]
 mod broker;
@@ -33,10 +44,12 @@ mod data;
 mod driver;
 mod handwritten;
 mod measure;
+mod peers;
 mod raw;
 mod report;
 mod verify;
 mod weir;
+mod windows;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

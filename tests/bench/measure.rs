@@ -161,18 +161,6 @@ pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The first process whose command line contains every one of `needles`
-/// (to find the broker's pid for its CPU time).
-pub fn find_pid(needles: &[&str]) -> Option<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        (pid != me && needles.iter().all(|n| cmd.contains(n))).then_some(pid)
-    })
-}
-
 /// CPU used on the machine during a contender's run, split by who used it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadWindow {

@@ -14,6 +14,8 @@ pub struct Report<'a> {
     pub produce: String,
     /// One per contender.
     pub rows: &'a [Row],
+    /// weir against the peers, per job.
+    pub peer_jobs: &'a [PeerJob],
     /// weir's goals.
     pub goals: &'a [Goal],
     /// Goal lines that are not ratios (memory, restore time).
@@ -34,7 +36,16 @@ impl Report<'_> {
         for h in &self.header {
             let _ = writeln!(md, "{h}\n");
         }
-        let _ = writeln!(md, "{}\n\n{}", self.produce, table(self.rows, n));
+        let _ = writeln!(
+            md,
+            "{}\n\n{}\n## weir against Kafka Streams and Flink\n\n{}",
+            self.produce,
+            table(self.rows, n),
+            peer_table(self.rows, self.peer_jobs, n)
+        );
+        md += "Ratios are weir's value over the peer's: throughput above 1 and CPU per record or \
+               RSS below 1 are in weir's favour. A peer whose output is wrong or that failed is \
+               marked so in the table above and its ratios are still shown (or n/a).\n\n";
         md += "Records/s: steady state, from the first output to all input read and all \
                output produced. (1), (2) time themselves: first message consumed → every \
                output acknowledged. (3), (4): weir's /metrics sampled every 100 ms; records \
@@ -44,7 +55,11 @@ impl Report<'_> {
                join included, per input record. Peak RSS: VmHWM. Ratios: (3) against (1), \
                (4) and (5) against (2), (6) against (5). (5)–(7) are done when every input record is in \
                (their window results are counted as they are produced); their steady state starts \
-               when the partitions are assigned.\n\n## Goals\n\n```\n";
+               when the partitions are assigned. (8)–(13), the Kafka Streams and Flink peers (JVM \
+               processes), time themselves like (1) and (2): first input record counted → every \
+               input record in and, for filter + transform, every expected output in the output \
+               topic; CPU and RSS are the JVM's. Output: exact ids for (1)–(4), (8), (9); the batch \
+               reference for the tumbling counts (5), (6), (10)–(13).\n\n## Goals\n\n```\n";
         for g in goal_lines(self.rows, self.goals, n) {
             let _ = writeln!(md, "{g}");
         }
@@ -61,7 +76,7 @@ impl Report<'_> {
             "\n## Details\n\n{}\n\"other CPU\": busy CPU time of the machine during the run \
              minus the contender, the broker and the bench itself (e.g. a compiler running \
              meanwhile); 2 cores give 2 CPU-seconds per second.\n\n\
-             Total bench wall time: {:.1} s (broker start, produce, 4 runs, output checks).\n",
+             Total bench wall time: {:.1} s (broker start, produce, every run, output checks).\n",
             details(self.rows),
             self.wall_seconds
         );
@@ -79,11 +94,25 @@ pub struct Row {
     pub output: String,
     /// The output holds exactly the expected records.
     pub output_ok: bool,
+    /// The output was checked (else `output_ok` says nothing).
+    pub checked: bool,
     /// The group's committed offsets after the stop: `Ok` when at the end
     /// of the input.
     pub committed: Result<String, String>,
     /// Index of the row it is compared with, if any.
     pub baseline: Option<usize>,
+    /// A Kafka Streams or Flink peer.
+    pub peer: bool,
+}
+
+/// One job that weir and the peers both run: their rows.
+pub struct PeerJob {
+    /// The job, for the table.
+    pub job: &'static str,
+    /// weir's row.
+    pub weir: usize,
+    /// Kafka Streams' and Flink's rows.
+    pub peers: [usize; 2],
 }
 
 /// A goal: weir's throughput at least, or CPU per record at most, a multiple
@@ -111,10 +140,21 @@ fn short_label(label: &str) -> &str {
     label.split(' ').next().unwrap_or(label)
 }
 
+/// Output check of a row, one word.
+fn verdict(r: &Row) -> &'static str {
+    match (&r.run, r.checked, r.output_ok, &r.committed) {
+        (Err(_), ..) => "FAILED",
+        (_, true, false, _) => "WRONG",
+        (_, _, _, Err(_)) => "WRONG (offsets)",
+        (_, false, ..) => "not checked",
+        _ => "ok",
+    }
+}
+
 /// The results table (Markdown).
 pub fn table(rows: &[Row], records: u64) -> String {
     let mut s = String::from(
-        "| contender | records/s | CPU µs/record | peak RSS MB | ratio |\n|---|---:|---:|---:|---|\n",
+        "| contender | records/s | CPU µs/record | peak RSS MB | output | ratio |\n|---|---:|---:|---:|---|---|\n",
     );
     for (i, r) in rows.iter().enumerate() {
         let ratio = match (r.baseline, ratios(rows, i, records)) {
@@ -123,13 +163,15 @@ pub fn table(rows: &[Row], records: u64) -> String {
                 short_label(&rows[b].label)
             ),
             (Some(_), None) => "n/a".into(),
+            (None, _) if r.peer => "peer".into(),
             (None, _) => "baseline".into(),
         };
+        let ok = verdict(r);
         match &r.run {
             Ok(m) => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} | {:.1} | {ratio} |",
+                    "| {} | {} | {:.2} | {:.1} | {ok} | {ratio} |",
                     r.label,
                     thousands(m.records_per_s()),
                     m.cpu_us_per_record(records),
@@ -137,8 +179,45 @@ pub fn table(rows: &[Row], records: u64) -> String {
                 );
             }
             Err(_) => {
-                let _ = writeln!(s, "| {} | FAILED | – | – | {ratio} |", r.label);
+                let _ = writeln!(s, "| {} | FAILED | – | – | {ok} | {ratio} |", r.label);
             }
+        }
+    }
+    s
+}
+
+/// weir against each peer, per job: throughput, CPU per record and peak
+/// RSS ratios (weir over peer), with the peer's output verdict.
+pub fn peer_table(rows: &[Row], jobs: &[PeerJob], records: u64) -> String {
+    let mut s = String::from(
+        "| job | weir | peer | peer output | throughput weir/peer | CPU per record weir/peer | peak RSS weir/peer |\n|---|---|---|---|---:|---:|---:|\n",
+    );
+    for j in jobs {
+        let w = &rows[j.weir];
+        for p in j.peers {
+            let peer = &rows[p];
+            let (t, c, m) = match (&w.run, &peer.run) {
+                (Ok(a), Ok(b)) => (
+                    format!("{:.2}×", a.records_per_s() / b.records_per_s()),
+                    format!(
+                        "{:.2}×",
+                        a.cpu_us_per_record(records) / b.cpu_us_per_record(records)
+                    ),
+                    format!(
+                        "{:.2}×",
+                        a.peak_rss_kib as f64 / (b.peak_rss_kib as f64).max(1.0)
+                    ),
+                ),
+                _ => ("n/a".into(), "n/a".into(), "n/a".into()),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {t} | {c} | {m} |",
+                j.job,
+                short_label(&w.label),
+                peer.label,
+                verdict(peer)
+            );
         }
     }
     s
@@ -188,7 +267,7 @@ pub fn details(rows: &[Row]) -> String {
          |---|---|---|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
-        let check = format!("{} {}", if r.output_ok { "ok" } else { "WRONG" }, r.output);
+        let check = format!("{} {}", verdict(r), r.output);
         match &r.run {
             Ok(m) => {
                 let _ = writeln!(

@@ -81,21 +81,71 @@ pub fn sampled(id: u64, n: u64) -> bool {
 /// Reads `topic` whole. `expected[id]` says whether record `id` should be
 /// in it.
 pub fn read_topic(
-    tansu: &Broker,
+    broker: &Broker,
     topic: &str,
     expected: &[bool],
     timeout: Duration,
 ) -> Result<Contents, String> {
     let n = expected.len() as u64;
-    let mut cfg = tansu.client_config();
+    let mut seen = vec![0u8; expected.len()];
+    let mut c = Contents::default();
+    for_each_record(broker, topic, false, timeout, |key, payload| {
+        c.records += 1;
+        let Ok(IdOnly { id }) = serde_json::from_slice(payload) else {
+            c.unparsable += 1;
+            return;
+        };
+        if id >= n || !expected[id as usize] {
+            c.unexpected += 1;
+            return;
+        }
+        let s = &mut seen[id as usize];
+        if *s == 0 {
+            c.distinct += 1;
+            if sampled(id, n) {
+                let key = key.map(|k| String::from_utf8_lossy(k).into_owned());
+                let value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+                c.samples.insert(id, (key, value));
+            }
+        }
+        *s = s.saturating_add(1);
+    })?;
+    c.missing = expected
+        .iter()
+        .zip(&seen)
+        .filter(|(e, s)| **e && **s == 0)
+        .count() as u64;
+    Ok(c)
+}
+
+/// Reads `topic` from the beginning of every partition until the end
+/// markers it appends first come back, handing every other record's key
+/// and payload to `f`; with `read_committed`, only records of committed
+/// transactions. Returns the records read (markers excluded).
+pub fn for_each_record(
+    broker: &Broker,
+    topic: &str,
+    read_committed: bool,
+    timeout: Duration,
+    mut f: impl FnMut(Option<&[u8]>, &[u8]),
+) -> Result<u64, String> {
+    let mut cfg = broker.client_config();
     cfg.set("group.id", format!("weir-bench-verify-{topic}"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .set("fetch.queue.backoff.ms", "10");
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
     let consumer: BaseConsumer = cfg.create().map_err(|e| format!("reader: {e}"))?;
     let partitions = partition_count(&consumer, topic)? as i32;
 
-    let mut pcfg = tansu.client_config();
+    let mut pcfg = broker.client_config();
     pcfg.set("acks", "all");
     let producer: BaseProducer = pcfg.create().map_err(|e| format!("marker producer: {e}"))?;
     for p in 0..partitions {
@@ -119,15 +169,13 @@ pub fn read_topic(
     }
     consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
 
-    let mut seen = vec![0u8; expected.len()];
-    let mut c = Contents::default();
+    let mut records = 0;
     let mut markers = 0;
     let deadline = Instant::now() + timeout;
     while markers < partitions {
         if Instant::now() > deadline {
             return Err(format!(
-                "{topic}: end markers not all back within {timeout:?} ({markers} of {partitions}, {} records read)",
-                c.records
+                "{topic}: end markers not all back within {timeout:?} ({markers} of {partitions}, {records} records read)"
             ));
         }
         let m = match consumer.poll(Duration::from_millis(100)) {
@@ -139,33 +187,10 @@ pub fn read_topic(
             markers += 1;
             continue;
         }
-        c.records += 1;
-        let payload = m.payload().unwrap_or_default();
-        let Ok(IdOnly { id }) = serde_json::from_slice(payload) else {
-            c.unparsable += 1;
-            continue;
-        };
-        if id >= n || !expected[id as usize] {
-            c.unexpected += 1;
-            continue;
-        }
-        let s = &mut seen[id as usize];
-        if *s == 0 {
-            c.distinct += 1;
-            if sampled(id, n) {
-                let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-                let value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-                c.samples.insert(id, (key, value));
-            }
-        }
-        *s = s.saturating_add(1);
+        records += 1;
+        f(m.key(), m.payload().unwrap_or_default());
     }
-    c.missing = expected
-        .iter()
-        .zip(&seen)
-        .filter(|(e, s)| **e && **s == 0)
-        .count() as u64;
-    Ok(c)
+    Ok(records)
 }
 
 /// Result of a spot check.
@@ -234,9 +259,9 @@ pub fn against_each_other(a: &Contents, b: &Contents, ok: &[bool]) -> SpotCheck 
 /// (records `0..n`, record `id` in partition `id % partitions`, offsets from
 /// 0): after a clean stop, an at-least-once consumer has committed
 /// everything. `Ok` with a one-line summary when all match.
-pub fn committed(tansu: &Broker, group: &str, topic: &str, n: u64) -> Result<String, String> {
+pub fn committed(broker: &Broker, group: &str, topic: &str, n: u64) -> Result<String, String> {
     let parts = data::PARTITIONS;
-    let mut cfg = tansu.client_config();
+    let mut cfg = broker.client_config();
     cfg.set("group.id", group)
         .set("enable.auto.commit", "false");
     let consumer: BaseConsumer = cfg.create().map_err(|e| format!("offsets client: {e}"))?;

@@ -377,7 +377,11 @@ impl Broker {
     pub fn create_topic(&self, name: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> =
             self.client_config().create().expect("admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        // No time retention: test records carry event times years or
+        // months old, which Kafka's default (7 days, checked every 5
+        // minutes) would delete in the middle of a run.
+        let topic =
+            NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let res = futures::executor::block_on(admin.create_topics([&topic], &opts))
             .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
