@@ -85,6 +85,14 @@ pub enum RuntimeError {
         /// librdkafka's message.
         message: String,
     },
+    /// The operating system refused the pipeline's thread.
+    #[error("pipeline `{pipeline}`: cannot start its thread: {source}")]
+    Thread {
+        /// Pipeline name.
+        pipeline: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Totals of one run (for `weir dev`'s summary line).

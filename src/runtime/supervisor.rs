@@ -127,10 +127,27 @@ pub async fn supervise<F: Fn(&ReloadReport)>(
             done_tx.clone(),
         );
         let (f, g, n) = (file.clone(), generation, name.clone());
-        tokio::spawn(async move {
-            let r = run_pipeline(l.plan, opts, metrics, health, rx).await;
-            let _ = done.send((f, g, n, r));
-        });
+        // Each pipeline on a thread of its own (DESIGN.md §4): its blocking
+        // librdkafka calls (flush, commit, transactions, the restore in the
+        // rebalance callback) then never hold a worker of the runtime that
+        // serves /healthz, /readyz, /metrics and the other pipelines. Its
+        // timers, channels and `spawn_blocking` still run on the runtime.
+        let runtime = tokio::runtime::Handle::current();
+        let refused = (f.clone(), g, n.clone(), done.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("weir-{name}"))
+            .spawn(move || {
+                let r = runtime.block_on(run_pipeline(l.plan, opts, metrics, health, rx));
+                let _ = done.send((f, g, n, r));
+            });
+        if let Err(source) = thread {
+            let (f, g, n, done) = refused;
+            let e = RuntimeError::Thread {
+                pipeline: n.clone(),
+                source,
+            };
+            let _ = done.send((f, g, n, Err(e)));
+        }
         running.insert(
             file,
             Running {
