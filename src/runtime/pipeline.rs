@@ -722,7 +722,7 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), Run
 /// Upstream of a repartition: every source partition whose watermark moved
 /// since its last marker sends one to every repartition partition.
 /// With `end`, every source partition sends one, marked as the end.
-fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: bool) {
+pub(super) fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: bool) {
     if shared.plan.repartition.is_none() {
         return;
     }
@@ -814,7 +814,7 @@ fn account(shared: &Shared, c: &StepCounts, msgs: &[OutMsg]) {
 
 /// Enqueues every message; while librdkafka's queue is full, serves
 /// delivery callbacks until there is room (backpressure).
-fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
+pub(super) fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
     let plan = &*shared.plan;
     for (msg, source_ts) in out.drain(..) {
         let topic = match msg.dest {

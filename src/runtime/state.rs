@@ -1,8 +1,9 @@
 //! Commit and restore (DESIGN.md §3, Delivery and State).
 //!
 //! **Commit**, every `commit_interval`, at revoke and at shutdown:
-//! 1. flush the output producer: everything caused by the records processed
-//!    so far is acknowledged;
+//! 1. send the repartition markers of watermarks that moved, then flush the
+//!    output producer: everything caused by the records processed so far
+//!    is acknowledged;
 //! 2. per partition, write the window entries that changed since the last
 //!    commit to the stage's changelog (partition = input partition), each
 //!    with the header `weir.seq` = this write's number, then a marker;
@@ -67,6 +68,15 @@ impl Shared {
         only: Option<&[PartKey]>,
         mode: CommitMode,
     ) -> bool {
+        // The watermark each partition reached goes to the repartition
+        // topic with the offsets that reached it (in this transaction, or
+        // acknowledged before the offsets commit): markers are otherwise
+        // sent every 100 ms, and a successor resuming at the end of the
+        // input would never send the one a crash or a revoke lost, so the
+        // windows downstream would never close.
+        let mut markers = Vec::new();
+        super::pipeline::send_markers(self, &mut markers, false);
+        super::pipeline::send_all(self, &mut markers);
         if self.eos {
             return self.commit_transaction(consumer);
         }
