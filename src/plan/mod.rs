@@ -48,6 +48,8 @@ pub struct Plan {
     pub topics: Vec<String>,
     /// Regex subscription, already prefixed with `^` as librdkafka requires.
     pub pattern: Option<String>,
+    /// `pattern`, compiled (checked at load).
+    pattern_re: Option<regex::Regex>,
     /// Where a new group starts.
     pub start_from: StartFrom,
     /// Message decoding.
@@ -114,7 +116,7 @@ impl Plan {
         if self.topics.iter().any(|t| t == topic) {
             return true;
         }
-        let Some(p) = &self.pattern else {
+        let Some(re) = &self.pattern_re else {
             return false;
         };
         let internal = topic.starts_with("__")
@@ -122,8 +124,7 @@ impl Plan {
             || topic
                 .strip_prefix(self.group_id.as_str())
                 .is_some_and(|rest| rest.starts_with('.'));
-        // Checked at compile time: an invalid pattern never reaches a plan.
-        !internal && regex::Regex::new(p).is_ok_and(|re| re.is_match(topic))
+        !internal && re.is_match(topic)
     }
 
     /// The repartition topic, when a `key_by` precedes a window.
@@ -445,6 +446,11 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         group_id,
         topics: src.topics.clone(),
         pattern: src.pattern.as_deref().map(anchored),
+        // Checked above: an invalid pattern never reaches a plan.
+        pattern_re: src
+            .pattern
+            .as_deref()
+            .and_then(|p| regex::Regex::new(&anchored(p)).ok()),
         start_from: src.start_from,
         decoder: Decoder {
             format: src.format,

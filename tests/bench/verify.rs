@@ -129,19 +129,7 @@ pub fn for_each_record(
     timeout: Duration,
     mut f: impl FnMut(Option<&[u8]>, &[u8]),
 ) -> Result<u64, String> {
-    let mut cfg = broker.client_config();
-    cfg.set("group.id", format!("weir-bench-verify-{topic}"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("fetch.queue.backoff.ms", "10")
-        .set(
-            "isolation.level",
-            if read_committed {
-                "read_committed"
-            } else {
-                "read_uncommitted"
-            },
-        );
+    let cfg = broker.reader_config(&format!("weir-bench-verify-{topic}"), read_committed);
     let consumer: BaseConsumer = cfg.create().map_err(|e| format!("reader: {e}"))?;
     let partitions = partition_count(&consumer, topic)? as i32;
 

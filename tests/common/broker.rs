@@ -373,6 +373,26 @@ impl Broker {
         c
     }
 
+    /// Settings of a test's reader of whole topics: `group` (never
+    /// committed), no end-of-partition events, a short fetch backoff, and
+    /// `read_committed` or `read_uncommitted`.
+    pub fn reader_config(&self, group: &str, read_committed: bool) -> ClientConfig {
+        let mut cfg = self.client_config();
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.queue.backoff.ms", "10")
+            .set(
+                "isolation.level",
+                if read_committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            );
+        cfg
+    }
+
     /// Creates a topic with `partitions` partitions (Tansu would auto-create 4).
     pub fn create_topic(&self, name: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> =
@@ -578,21 +598,9 @@ impl SinkReader {
         read_committed: bool,
         mut alive: impl FnMut(),
     ) -> Self {
-        let mut cfg = broker.client_config();
-        cfg.set(
-            "group.id",
-            format!("weir-e2e-reader-{}", std::process::id()),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .set("fetch.queue.backoff.ms", "10")
-        .set(
-            "isolation.level",
-            if read_committed {
-                "read_committed"
-            } else {
-                "read_uncommitted"
-            },
+        let cfg = broker.reader_config(
+            &format!("weir-e2e-reader-{}", std::process::id()),
+            read_committed,
         );
         let consumer: BaseConsumer = cfg.create().expect("sink reader");
         let deadline = Instant::now() + timeout;
