@@ -9,6 +9,8 @@
 //! - [`record`], [`codec`]: the record and its decoding/encoding.
 //! - [`operator`]: pure, synchronous stages and the per-partition chain.
 //! - [`kafka`]: consumer, producer, topics, the embedded mock cluster.
+//! - [`state`]: the state layer: stores, the changelog and checkpoint
+//!   record formats, commit and restore (pure).
 //! - [`runtime`]: partition tasks, offsets and checkpoints, the daemon.
 //! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoint.
 //! - [`testing`]: `weir test`'s harness: pipeline test cases with no broker.
@@ -25,4 +27,5 @@ pub mod plan;
 pub mod record;
 pub mod runtime;
 pub mod spec;
+pub mod state;
 pub mod testing;

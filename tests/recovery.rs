@@ -1,9 +1,11 @@
 //! Crash-and-restore property test of window state, with no broker: a first
-//! run that commits its state at random points (changed entries through a
-//! simulated compacted changelog, JSON as weir writes it; sometimes a
-//! commit dies between the changelog write and the checkpoint, leaving
-//! unconfirmed entries), a crash at a random point, and a second run
-//! restored from the last confirmed commit. The second run must produce
+//! run that commits its state at random points through the state layer's
+//! commit step (`weir::state::commit`, the records weir writes, into a
+//! simulated changelog partition; sometimes a commit dies between the
+//! changelog write and the checkpoint, leaving unconfirmed entries, or
+//! under exactly-once an aborted transaction), a crash at a random point,
+//! and a second run restored by the runtime's own restore step
+//! (`weir::state::restore`) from the last confirmed commit. The second run must produce
 //! exactly the results the uninterrupted run produced after that commit:
 //! no window lost, none partial, none counted twice. Every window kind and
 //! emit mode. Seeded; the seed is printed on failure and `WEIR_RECOVERY_SEED`
@@ -11,15 +13,15 @@
 
 mod seeded;
 use seeded::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use weir::expr::CelEnv;
-use weir::operator::window::{StateChange, WindowEntry};
 use weir::operator::Chain;
 use weir::plan::Plan;
 use weir::spec::{parse_text, PipelineSpec};
+use weir::state::{self, Checkpoint, LogRecord};
 
 const WINDOWS: [&str; 5] = [
     "hopping: {size: 10s, advance: 5s}\n      emit: final",
@@ -95,28 +97,59 @@ fn step(plan: &Plan, chain: &mut Chain, offset: usize, payload: &str) -> Vec<Str
         .collect()
 }
 
-/// A changelog partition as written (not compacted: the topic's
-/// `min.compaction.lag.ms` keeps a confirmed entry until the next owner has
-/// overwritten any unconfirmed one): (stage, key JSON, start), seq, payload.
-type Log = Vec<((usize, String, i64), u64, Option<String>)>;
+const SRC: &str = "in/0";
 
-/// A confirmed commit: (offset, watermark, seq).
-type Checkpoint = (usize, i64, u64);
-
-fn write(log: &mut Log, seq: u64, changes: Vec<(usize, StateChange)>) {
-    for (stage, c) in changes {
-        let (k, v) = match c {
-            StateChange::Put(e) => (
-                (stage, e.key.to_string(), e.start),
-                Some(serde_json::to_string(&e).unwrap()),
-            ),
-            StateChange::Remove { key, start } => ((stage, key, start), None),
-        };
-        log.push((k, seq, v));
-    }
+/// How the restore finds where a partition stands.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// At-least-once: the checkpoint record of the last confirmed commit.
+    AtLeastOnce,
+    /// Exactly-once on Kafka: an aborted commit's records are invisible
+    /// (read_committed) and the group holds the committed offset; the
+    /// markers say the rest.
+    ExactlyOnce,
 }
 
-fn run_case(window: &str, seed: u64) -> Result<(), String> {
+/// One commit through the state layer's commit step, into `log` (a
+/// changelog partition as written, not compacted: the topic's
+/// `min.compaction.lag.ms` keeps a confirmed entry until the next owner
+/// has overwritten any unconfirmed one). Returns the checkpoint written.
+fn commit(
+    c: &mut Chain,
+    offset: usize,
+    last: Option<&Checkpoint>,
+    seq: &mut u64,
+    log: &mut Vec<LogRecord>,
+) -> Option<Checkpoint> {
+    let up = BTreeMap::new();
+    let at = state::commit::Position {
+        offset: offset as i64,
+        watermark: c.watermark(),
+        upstream: &up,
+        changed: c.has_changes(),
+    };
+    let cp = state::commit::next_checkpoint(last, seq, at)?;
+    let stages = c.window_stages();
+    let s = *seq;
+    state::commit::Encoder::default().partition(
+        SRC,
+        &stages,
+        &cp,
+        |f| c.drain_changes(f),
+        &mut |r| {
+            log.push(LogRecord {
+                topic: format!("recovery.{}.changelog", r.stage),
+                partition: 0,
+                key: r.key.as_bytes().to_vec(),
+                payload: r.value.map(<[u8]>::to_vec),
+                seq: s,
+            })
+        },
+    );
+    Some(cp)
+}
+
+fn run_case(window: &str, seed: u64, mode: Mode) -> Result<(), String> {
     let plan = plan(window);
     let mut rng = Rng(seed);
     let input = events(&mut rng, 300);
@@ -136,45 +169,50 @@ fn run_case(window: &str, seed: u64) -> Result<(), String> {
     // First run with commits at random points, some dying half-way.
     let crash_at = rng.below(input.len() as u64) as usize;
     let mut c = chain(&plan);
-    let mut log = Log::new();
-    let (mut seq, mut cp): (u64, Checkpoint) = (0, (0, i64::MIN, 0));
+    let mut log = Vec::new();
+    let mut seq = 0;
+    let (mut last, mut cp): (Option<Checkpoint>, Option<Checkpoint>) = (None, None);
     for (o, p) in input.iter().enumerate().take(crash_at) {
         step(&plan, &mut c, o, p);
         if rng.below(6) == 0 {
-            let changes = c.take_changes();
-            if !changes.is_empty() {
-                seq += 1;
-                write(&mut log, seq, changes);
-            }
+            let before = log.len();
+            let Some(next) = commit(&mut c, o + 1, last.as_ref(), &mut seq, &mut log) else {
+                continue;
+            };
             if rng.below(4) != 0 {
-                cp = (o + 1, c.watermark(), seq); // confirmed
+                // confirmed
+                cp = Some(next.clone());
+                last = Some(next);
+            } else if let Mode::ExactlyOnce = mode {
+                // The transaction aborted: its records are invisible, and
+                // the pipeline stops (its state is ahead of what committed).
+                log.truncate(before);
+                break;
             }
         }
     }
-    // Restore from the log as the runtime does, then resume at the checkpoint.
+    // Restore as the runtime does (the same function), then resume at the
+    // checkpoint.
+    let committed: std::collections::HashMap<String, i64> =
+        cp.iter().map(|c| (SRC.to_owned(), c.offset)).collect();
+    let assigned = [(SRC.to_owned(), cp.clone())].into();
+    let mut restored = match mode {
+        Mode::AtLeastOnce => state::restore(assigned, log, None),
+        Mode::ExactlyOnce => state::restore(assigned, log, Some(&committed)),
+    }
+    .remove(SRC)
+    .unwrap();
+    if restored.checkpoint != cp {
+        return Err(format!(
+            "{mode:?} window `{window}`, seed {seed}: restored checkpoint {:?}, confirmed {cp:?}",
+            restored.checkpoint
+        ));
+    }
     let mut c2 = chain(&plan);
-    c2.restore_watermark(plan.max_out_of_orderness, cp.1);
-    let mut confirmed: BTreeMap<(usize, String, i64), Option<String>> = BTreeMap::new();
-    let mut unconfirmed = Vec::new();
-    for (k, s, v) in log {
-        if s <= cp.2 {
-            confirmed.insert(k, v);
-        } else {
-            unconfirmed.push(k);
-        }
-    }
-    for ((stage, _, _), v) in &confirmed {
-        if let Some(v) = v {
-            let e: WindowEntry = serde_json::from_str(v).unwrap();
-            c2.restore_window(*stage, e);
-        }
-    }
-    for (stage, key, start) in &unconfirmed {
-        let key: Value = serde_json::from_str(key).unwrap();
-        c2.mark_unconfirmed(*stage, &key, *start);
-    }
+    state::restore::apply(&mut c2, &mut restored, plan.max_out_of_orderness);
+    let resume = cp.as_ref().map_or(0, |c| c.offset as usize);
     let mut second = Vec::new();
-    for (o, p) in input.iter().enumerate().skip(cp.0) {
+    for (o, p) in input.iter().enumerate().skip(resume) {
         second.extend(step(&plan, &mut c2, o, p));
     }
     second.extend(
@@ -183,7 +221,7 @@ fn run_case(window: &str, seed: u64) -> Result<(), String> {
             .into_iter()
             .map(|(_, r)| r.value.to_string()),
     );
-    let mut expected: Vec<String> = after.into_iter().skip(cp.0).flatten().collect();
+    let mut expected: Vec<String> = after.into_iter().skip(resume).flatten().collect();
     expected.extend(tail);
     if second != expected {
         let first_diff = second
@@ -192,7 +230,7 @@ fn run_case(window: &str, seed: u64) -> Result<(), String> {
             .position(|(a, b)| a != b)
             .unwrap_or(second.len().min(expected.len()));
         return Err(format!(
-            "window `{window}`, seed {seed}: crash at {crash_at}, checkpoint {cp:?}: {} results after restore, {} expected; first difference at {first_diff}: {:?} vs {:?}",
+            "{mode:?} window `{window}`, seed {seed}: crash at {crash_at}, checkpoint {cp:?}: {} results after restore, {} expected; first difference at {first_diff}: {:?} vs {:?}",
             second.len(),
             expected.len(),
             second.get(first_diff),
@@ -210,11 +248,13 @@ fn restored_state_continues_exactly_where_the_checkpoint_stood() {
         .unwrap_or(0x5eed_0003);
     let mut failures = Vec::new();
     let mut cases = 0;
-    for window in WINDOWS {
-        for i in 0..80 {
-            cases += 1;
-            if let Err(e) = run_case(window, base.wrapping_add(i)) {
-                failures.push(e);
+    for mode in [Mode::AtLeastOnce, Mode::ExactlyOnce] {
+        for window in WINDOWS {
+            for i in 0..80 {
+                cases += 1;
+                if let Err(e) = run_case(window, base.wrapping_add(i), mode) {
+                    failures.push(e);
+                }
             }
         }
     }

@@ -1,11 +1,7 @@
-//! Changelog topics `<group>.<stage>.changelog` (DESIGN.md §3,
-//! State): the record format of window entries and markers, and reading
-//! whole partitions back at assignment.
-//!
-//! Every changelog record carries the header `weir.seq`: the number of the
-//! state write it belongs to. A write is confirmed when the checkpoint with
-//! that `seq` is in the checkpoint topic; on restore, entries of later
-//! (unconfirmed) writes are ignored and overwritten at the next commit.
+//! Reading changelog and checkpoint topics back (DESIGN.md §3, State):
+//! whole partitions, from the beginning to the end as it stands, at
+//! assignment and by `weir reset-offsets`. The records' shapes are the
+//! state layer's ([`crate::state::codec`]); this file only moves bytes.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -13,38 +9,16 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Header carrying the state write number (decimal text).
-pub const SEQ_HEADER: &str = "weir.seq";
-
-/// The changelog topic of the window stage at `stage` of the pipeline run
-/// by consumer group `group` (`weir.<pipeline>` by default): internal
-/// topics are scoped by the group id (DESIGN.md §3).
-pub fn topic(group: &str, stage: usize) -> String {
-    format!("{group}.{stage}.changelog")
-}
+pub use crate::state::codec::SEQ_HEADER;
+pub use crate::state::LogRecord;
 
 /// Headers of a changelog record of write `seq`.
 pub fn headers(seq: u64) -> OwnedHeaders {
-    let text = seq.to_string();
+    let text = crate::state::codec::seq_text(seq);
     OwnedHeaders::new_with_capacity(1).insert(Header {
         key: SEQ_HEADER,
         value: Some(text.as_bytes()),
     })
-}
-
-/// One record read back from a changelog partition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogRecord {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Record key bytes.
-    pub key: Vec<u8>,
-    /// Payload; `None` for a tombstone.
-    pub payload: Option<Vec<u8>>,
-    /// The `weir.seq` header; 0 when missing.
-    pub seq: u64,
 }
 
 /// Errors reading a changelog.
@@ -229,7 +203,7 @@ fn read_topic(
         let seq = msg
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == SEQ_HEADER))
-            .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+            .and_then(|h| crate::state::codec::parse_seq(h.value?))
             .unwrap_or(0);
         out.push(LogRecord {
             topic: msg.topic().to_owned(),

@@ -1,5 +1,6 @@
-//! Per-partition checkpoints in the compacted topic `<group>.checkpoint`
-//! (DESIGN.md §3).
+//! Reading the per-partition checkpoints of the compacted topic
+//! `<group>.checkpoint` (DESIGN.md §3); their format is the state layer's
+//! ([`crate::state::codec`]).
 //!
 //! A checkpoint says: every record of the input partition before `offset`
 //! is fully handled and everything it caused is acknowledged; the
@@ -11,40 +12,11 @@
 //! offset-commit metadata, because Tansu drops commit metadata.
 
 use rdkafka::ClientConfig;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
-/// One partition's checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Next input offset to process.
-    pub offset: i64,
-    /// Watermark (ms) just before `offset`; `i64::MIN` when none yet.
-    pub watermark: i64,
-    /// The last changelog write the state at `offset` consists of.
-    #[serde(default)]
-    pub seq: u64,
-    /// After a repartition: per upstream partition (`topic/partition`), the
-    /// latest watermark marker and the highest upstream offset seen.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub upstream: BTreeMap<String, Upstream>,
-}
-
-/// What a repartition topic's partition has seen of one upstream partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Upstream {
-    /// Latest watermark marker, ms.
-    pub watermark: i64,
-    /// Highest upstream source offset of a record seen; records at or below
-    /// it are repeats from an upstream replay and are dropped.
-    pub offset: i64,
-}
-
-/// The record key of a source partition's checkpoint: `topic/partition`.
-pub fn key(topic: &str, partition: i32) -> String {
-    format!("{topic}/{partition}")
-}
+pub use crate::state::codec::source_key as key;
+pub use crate::state::{Checkpoint, Upstream};
 
 /// Errors reading checkpoints.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +53,7 @@ pub fn read_all(
             String::from_utf8(r.key),
             r.payload
                 .as_deref()
-                .map(serde_json::from_slice::<Checkpoint>),
+                .map(crate::state::codec::decode_checkpoint),
         ) {
             out.insert(k, cp);
         }

@@ -20,8 +20,8 @@ use super::changelog;
 use super::checkpoint::{self, Checkpoint};
 use super::offsets::TopicPartition;
 use super::reset::PartitionReset;
-use crate::operator::window::state::{marker_key, parse_entry_key, parse_marker_key};
 use crate::plan::Plan;
+use crate::state::codec::{encode_checkpoint, marker_key, parse_entry_key, parse_marker_key};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -166,7 +166,7 @@ pub async fn reset_state(
         let mut latest = Latest::new();
         for r in records {
             let (source, entry) = match parse_entry_key(&r.key) {
-                Some((s, ..)) => (s, true),
+                Some(k) => (k.source, true),
                 None => match parse_marker_key(&r.key) {
                     Some(s) => (s, false),
                     None => continue,
@@ -182,13 +182,12 @@ pub async fn reset_state(
     }
     let seq_of = |source: &str| max_seq.get(source).copied().unwrap_or(0);
     let fresh = |source: &str| {
-        serde_json::to_vec(&Checkpoint {
+        encode_checkpoint(&Checkpoint {
             offset: resume[source],
             watermark: i64::MIN,
             seq: seq_of(source),
             upstream: BTreeMap::new(),
         })
-        .unwrap_or_default()
     };
     let mut writes: Vec<Write> = Vec::new();
     for (stage, ct, latest) in logs {

@@ -97,11 +97,20 @@ impl Plan {
 
     /// `(stage index, changelog topic)` of every window stage.
     pub fn changelogs(&self) -> Vec<(usize, String)> {
+        self.stores()
+            .into_iter()
+            .map(|s| (s.stage, s.changelog(&self.group_id)))
+            .collect()
+    }
+
+    /// The stores the stages declare, in stage order (a window stage: one
+    /// store named after its index).
+    pub fn stores(&self) -> Vec<crate::state::store::StoreSpec> {
         self.stages
             .iter()
             .enumerate()
             .filter(|(_, s)| matches!(s, Stage::Window(_)))
-            .map(|(i, _)| (i, crate::kafka::changelog::topic(&self.group_id, i)))
+            .map(|(i, _)| crate::state::store::StoreSpec::window(i))
             .collect()
     }
 

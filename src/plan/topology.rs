@@ -55,7 +55,7 @@ fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
                 "{i}:window     {kind}, allowed lateness {}, emit {emit}, late records {late}; aggregates {}\n               state → {} (internal, compacted)",
                 ms(w.allowed_lateness),
                 aggs.join(", "),
-                crate::kafka::changelog::topic(&plan.group_id, i)
+                crate::state::store::StoreSpec::window(i).changelog(&plan.group_id)
             )
         }
     }

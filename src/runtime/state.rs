@@ -23,15 +23,13 @@
 //! the checkpoint's offset with its watermark.
 
 use super::pipeline::{lock, PartitionTask, Shared};
-use crate::kafka::changelog::{self, LogRecord};
+use crate::kafka::changelog;
 use crate::kafka::checkpoint::{self, Checkpoint};
-use crate::operator::window::state::{entry_key, marker_key, parse_entry_key, parse_marker_key};
-use crate::operator::window::{ChangeRef, WindowEntry};
+use crate::state::commit::{self, Encoder, Position};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -164,8 +162,7 @@ impl Shared {
     /// Queues the checkpoint records of `cps`.
     fn send_checkpoints(&self, cps: &[(PartKey, Checkpoint)]) {
         for ((t, p), cp) in cps {
-            let key = checkpoint::key(t, *p);
-            let payload = serde_json::to_vec(cp).unwrap_or_default();
+            let (key, payload) = commit::checkpoint_record(&checkpoint::key(t, *p), cp);
             self.send_state(
                 &self.plan.checkpoint_topic,
                 None,
@@ -212,16 +209,13 @@ impl Shared {
             if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
                 continue;
             }
-            if t.chain.has_changes() {
-                t.seq += 1;
-            }
-            let cp = Checkpoint {
+            let at = Position {
                 offset: t.next_offset,
                 watermark: wm,
-                seq: t.seq,
-                upstream: t.upstream.clone(),
+                upstream: &t.upstream,
+                changed: t.chain.has_changes(),
             };
-            if t.last_checkpoint.as_ref() != Some(&cp) {
+            if let Some(cp) = commit::next_checkpoint(t.last_checkpoint.as_ref(), &mut t.seq, at) {
                 written += self.send_changes(k.1, t, &cp);
                 cps.push((k.clone(), cp));
             }
@@ -253,13 +247,14 @@ impl Shared {
     /// held behind any open transaction of a crashed one.
     fn send_changes(&self, partition: i32, t: &mut PartitionTask, cp: &Checkpoint) -> u64 {
         let headers = changelog::headers(t.seq);
-        let mut n = 0;
         // The changelog of each window stage this chain runs, by stage index.
-        let topics: Vec<(usize, String)> = t
-            .chain
-            .window_stages()
-            .into_iter()
-            .map(|stage| (stage, changelog::topic(&self.plan.group_id, stage)))
+        let stages = t.chain.window_stages();
+        let topics: Vec<(usize, String)> = stages
+            .iter()
+            .map(|&stage| {
+                let store = crate::state::store::StoreSpec::window(stage);
+                (stage, store.changelog(&self.plan.group_id))
+            })
             .collect();
         let topic_of = |stage: usize| {
             topics
@@ -268,37 +263,16 @@ impl Shared {
                 .map(|(_, t)| t.as_str())
                 .expect("changes come from the chain's window stages")
         };
-        let mut payload = Vec::new();
-        let source = t.source.as_str();
-        t.chain.drain_changes(|stage, change| {
-            let (key, value) = match change {
-                ChangeRef::Put { key_text, entry } => {
-                    payload.clear();
-                    if let Err(e) = serde_json::to_writer(&mut payload, &entry) {
-                        tracing::error!(pipeline = %self.plan.name, error = %e, "window state not serialisable");
-                    }
-                    (entry_key(source, stage, key_text, entry.start), Some(&payload[..]))
-                }
-                ChangeRef::Remove { key_text, start } => {
-                    (entry_key(source, stage, key_text, start), None)
-                }
-            };
-            self.send_state(topic_of(stage), Some(partition), &key, value, Some(headers.clone()));
-            n += 1;
-        });
-        let marker = serde_json::to_vec(cp).unwrap_or_default();
-        let marker_key = marker_key(source);
-        for (_, topic) in &topics {
+        let (source, chain) = (t.source.as_str(), &mut t.chain);
+        Encoder::default().partition(source, &stages, cp, |f| chain.drain_changes(f), &mut |r| {
             self.send_state(
-                topic,
+                topic_of(r.stage),
                 Some(partition),
-                &marker_key,
-                Some(&marker),
+                r.key,
+                r.value,
                 Some(headers.clone()),
             );
-            n += 1;
-        }
-        n
+        })
     }
 
     fn send_state(
@@ -396,74 +370,83 @@ impl Shared {
                 HashMap::new()
             }
         };
-        let mut tasks = HashMap::new();
+        let mut tasks = Vec::new();
+        let mut assigned = BTreeMap::new();
         let mut reads = Vec::new();
         for el in tpl.elements() {
             let (topic, partition) = (el.topic(), el.partition());
-            let mut chain = self.new_chain(topic);
-            let cp = cps.get(&checkpoint::key(topic, partition)).cloned();
-            if let Some(cp) = &cp {
-                chain.restore_watermark(self.plan.max_out_of_orderness, cp.watermark);
-            }
+            let chain = self.new_chain(topic);
+            let source = checkpoint::key(topic, partition);
+            assigned.insert(source.clone(), cps.get(&source).cloned());
             for s in chain.window_stages() {
-                reads.push((changelog::topic(&self.plan.group_id, s), partition));
+                let store = crate::state::store::StoreSpec::window(s);
+                reads.push((store.changelog(&self.plan.group_id), partition));
             }
-            let source = format!("{topic}/{partition}");
-            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
-            tasks.insert(
-                source.clone(),
-                (
-                    (Arc::<str>::from(topic), partition),
-                    PartitionTask {
-                        next_offset: cp.as_ref().map_or(-1, |c| c.offset),
-                        seq: cp.as_ref().map_or(0, |c| c.seq),
-                        last_record: (super::context::now_ms(), chain.watermark()),
-                        chain,
-                        upstream: cp.as_ref().map(|c| c.upstream.clone()).unwrap_or_default(),
-                        last_checkpoint: cp,
-                        source,
-                        repartitioned: self.plan.repartition_topic() == Some(topic),
-                        marker_sent: i64::MIN,
-                        ended: Default::default(),
-                    },
-                ),
-            );
+            tasks.push((Arc::<str>::from(topic), partition, chain, source));
         }
         reads.sort();
         reads.dedup();
-        if !reads.is_empty() {
+        let records = if reads.is_empty() {
+            Vec::new()
+        } else {
             match changelog::read_partitions(
                 &self.reader_config,
                 &reads,
                 self.eos,
                 Duration::from_secs(120),
             ) {
-                Ok(records) => {
-                    let bytes: usize = records
-                        .iter()
-                        .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
-                        .sum();
-                    let n = records.len();
-                    let windows = restore_into(
-                        &mut tasks,
-                        records,
-                        self.eos.then_some(&committed),
-                        &self.plan,
-                    );
-                    let secs = started.elapsed().as_secs_f64();
-                    self.metrics
-                        .restore_seconds
-                        .with_label_values(&[&self.plan.name])
-                        .set(secs);
-                    tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
-                }
+                Ok(records) => records,
                 Err(e) => {
                     lock(&self.failure).get_or_insert(e.to_string());
+                    Vec::new()
                 }
             }
+        };
+        let (n, bytes) = (
+            records.len(),
+            records
+                .iter()
+                .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
+                .sum::<usize>(),
+        );
+        let mut restored = crate::state::restore(assigned, records, self.eos.then_some(&committed));
+        let mut windows = 0;
+        let mut ready = Vec::new();
+        for (topic, partition, mut chain, source) in tasks {
+            let mut r = restored.remove(&source).unwrap_or_default();
+            for (stage, why) in &r.unreadable {
+                tracing::error!(pipeline = %self.plan.name, %source, stage, error = %why, "unreadable changelog entry skipped");
+            }
+            windows +=
+                crate::state::restore::apply(&mut chain, &mut r, self.plan.max_out_of_orderness);
+            let cp = r.checkpoint;
+            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
+            ready.push((
+                (Arc::clone(&topic), partition),
+                PartitionTask {
+                    next_offset: cp.as_ref().map_or(-1, |c| c.offset),
+                    seq: cp.as_ref().map_or(0, |c| c.seq),
+                    last_record: (super::context::now_ms(), chain.watermark()),
+                    chain,
+                    upstream: cp.as_ref().map(|c| c.upstream.clone()).unwrap_or_default(),
+                    last_checkpoint: cp,
+                    source,
+                    repartitioned: self.plan.repartition_topic() == Some(&*topic),
+                    marker_sent: i64::MIN,
+                    ended: Default::default(),
+                },
+            ));
+        }
+        if !reads.is_empty() {
+            let secs = started.elapsed().as_secs_f64();
+            self.metrics
+                .restore_seconds
+                .with_label_values(&[&self.plan.name])
+                .set(secs);
+            tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
         }
         let mut parts = lock(&self.partitions);
-        for (_, (k, task)) in tasks {
+        for (k, task) in ready {
             if task.next_offset >= 0 {
                 let _ = tpl.set_partition_offset(&k.0, k.1, Offset::Offset(task.next_offset));
             }
@@ -505,94 +488,4 @@ impl Shared {
             tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
         }
     }
-}
-
-/// Applies changelog records to the tasks (by source `topic/partition`):
-/// confirmed entries are restored, unconfirmed ones marked for rewrite.
-/// Returns the number of windows restored.
-fn restore_into(
-    tasks: &mut HashMap<String, (PartKey, PartitionTask)>,
-    records: Vec<LogRecord>,
-    eos: Option<&HashMap<String, i64>>,
-    plan: &crate::plan::Plan,
-) -> usize {
-    if let Some(committed) = eos {
-        // The newest marker at or before the committed offset is where the
-        // partition stands (on Kafka, the newest visible marker; a broker
-        // that shows aborted transactions may show later ones).
-        let mut chosen: HashMap<String, Checkpoint> = HashMap::new();
-        for r in &records {
-            let Some(source) = parse_marker_key(&r.key) else {
-                continue;
-            };
-            let Some(Ok(cp)) = r
-                .payload
-                .as_deref()
-                .map(serde_json::from_slice::<Checkpoint>)
-            else {
-                continue;
-            };
-            if committed.get(&source).is_none_or(|c| cp.offset <= *c) {
-                chosen.insert(source, cp);
-            }
-        }
-        for (source, cp) in chosen {
-            let Some((_, task)) = tasks.get_mut(&source) else {
-                continue;
-            };
-            task.chain
-                .restore_watermark(plan.max_out_of_orderness, cp.watermark);
-            task.next_offset = cp.offset;
-            task.seq = cp.seq;
-            task.upstream = cp.upstream.clone();
-            task.last_checkpoint = Some(cp);
-        }
-    }
-    type Slot = (usize, String, i64);
-    let mut confirmed: HashMap<String, HashMap<Slot, Option<WindowEntry>>> = HashMap::new();
-    let mut unconfirmed: HashMap<String, Vec<(usize, Value, i64)>> = HashMap::new();
-    for r in records {
-        let Some((source, stage, key, start)) = parse_entry_key(&r.key) else {
-            continue; // a marker
-        };
-        let Some((_, task)) = tasks.get(&source) else {
-            continue; // another input topic sharing this changelog partition
-        };
-        if r.seq > task.seq {
-            unconfirmed
-                .entry(source)
-                .or_default()
-                .push((stage, key, start));
-            continue;
-        }
-        let entry = match r
-            .payload
-            .as_deref()
-            .map(serde_json::from_slice::<WindowEntry>)
-        {
-            None => None,
-            Some(Ok(e)) => Some(e),
-            Some(Err(e)) => {
-                tracing::error!(%source, stage, error = %e, "unreadable changelog entry skipped");
-                continue;
-            }
-        };
-        confirmed
-            .entry(source)
-            .or_default()
-            .insert((stage, key.to_string(), start), entry);
-    }
-    let mut n = 0;
-    for (source, (_, task)) in tasks.iter_mut() {
-        for ((stage, _, _), e) in confirmed.remove(source).unwrap_or_default() {
-            if let Some(e) = e {
-                task.chain.restore_window(stage, e);
-                n += 1;
-            }
-        }
-        for (stage, key, start) in unconfirmed.remove(source).unwrap_or_default() {
-            task.chain.mark_unconfirmed(stage, &key, start);
-        }
-    }
-    n
 }
