@@ -7,18 +7,18 @@
 //! librdkafka's own threads fetch and produce on the other cores.
 
 use super::context::{AckContext, Failure, StateContext, WeirContext};
-use super::output::{collect, handle_error, Dest, Original, OutMsg, StepCounts};
+use super::output::{Dest, Original, OutMsg, StepCounts};
+use super::partitions::Partitions;
+use super::processor::{PartitionProcessor, SourceMessage};
 use super::repartition::{self, Incoming};
-use crate::codec::RawMessage;
 use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
-use crate::kafka::checkpoint::{Checkpoint, Upstream};
+use crate::kafka::checkpoint::Checkpoint;
 use crate::kafka::client;
 use crate::metrics::{Metrics, PipelineCounters};
-use crate::operator::chain::{Outcome, RecordError, StepResult};
-use crate::operator::{Chain, StageRef};
+use crate::operator::chain::Outcome;
+use crate::operator::StageRef;
 use crate::plan::Plan;
-use crate::record::Origin;
 use crate::spec::daemon::KafkaConfig;
 use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -26,7 +26,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -98,29 +98,22 @@ pub enum RuntimeError {
 /// Totals of one run (for `weir dev`'s summary line).
 pub use crate::metrics::Totals as Summary;
 
-/// One assigned input partition: its chain and where it stands.
+/// One assigned input partition: its per-record path and where it stands.
 pub(super) struct PartitionTask {
-    pub(super) chain: Chain,
+    /// Stages, state and what crossed the repartition topic.
+    pub(super) proc: PartitionProcessor,
     /// Next input offset to process (-1 before the first record when no
     /// checkpoint says where to start).
     pub(super) next_offset: i64,
     /// Number of the last changelog write of this partition's state.
     pub(super) seq: u64,
     pub(super) last_checkpoint: Option<Checkpoint>,
-    /// `topic/partition`.
-    pub(super) source: String,
     /// When the last record arrived (wall clock ms, as of the last producer
     /// poll: no clock read per record), and the watermark then; for
     /// `idle_timeout`.
     pub(super) last_record: (i64, i64),
-    /// The input is the repartition topic (the downstream segment).
-    pub(super) repartitioned: bool,
-    /// Downstream: what each upstream partition has sent (markers, offsets).
-    pub(super) upstream: BTreeMap<String, Upstream>,
     /// Upstream: the watermark last sent as a marker.
     pub(super) marker_sent: i64,
-    /// Downstream, `weir dev`: upstream partitions that sent their end marker.
-    pub(super) ended: std::collections::BTreeSet<String>,
 }
 
 /// State shared between the processing task and the consumer callbacks.
@@ -128,7 +121,7 @@ pub struct Shared {
     pub(super) plan: Arc<Plan>,
     pub(super) metrics: Metrics,
     health: Arc<Health>,
-    pub(super) partitions: Mutex<HashMap<(Arc<str>, i32), PartitionTask>>,
+    pub(super) partitions: Mutex<Partitions<PartitionTask>>,
     /// Outputs; polled by the processing task (delivery callbacks run there).
     pub(super) producer: BaseProducer<AckContext>,
     /// Changelog and checkpoint records.
@@ -199,23 +192,6 @@ impl Shared {
             .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
             self.set_ready(true);
-        }
-    }
-
-    /// A new chain for an input partition of `topic`: the whole pipeline,
-    /// or with a repartition, the segment before it (source topics) or
-    /// after it (the repartition topic).
-    pub(super) fn new_chain(&self, topic: &str) -> Chain {
-        let chain = Chain::new(
-            &self.plan.env,
-            Arc::clone(&self.plan.stages),
-            Arc::clone(&self.plan.sinks),
-            self.plan.max_out_of_orderness,
-        );
-        match &self.plan.repartition {
-            None => chain,
-            Some(r) if r.topic == topic => chain.segment(r.after + 1, None),
-            Some(r) => chain.segment(0, Some(r.after + 1)),
         }
     }
 
@@ -328,7 +304,7 @@ pub async fn run_pipeline(
         plan: Arc::clone(&plan),
         metrics: metrics.clone(),
         health: Arc::clone(&health),
-        partitions: Mutex::new(HashMap::new()),
+        partitions: Mutex::new(Partitions::default()),
         producer,
         state_producer,
         clock,
@@ -521,8 +497,8 @@ fn finished(shared: &Shared, opts: &RunOptions, ends_sent: &mut bool) -> bool {
         ends.iter().all(|((t, p), end)| {
             *end == 0
                 || parts
-                    .iter()
-                    .any(|((pt, pp), task)| &**pt == t && pp == p && task.next_offset >= *end)
+                    .get(t, *p)
+                    .is_some_and(|task| task.next_offset >= *end)
         })
     };
     if !sources_done || shared.plan.repartition.is_none() {
@@ -535,11 +511,14 @@ fn finished(shared: &Shared, opts: &RunOptions, ends_sent: &mut bool) -> bool {
         send_all(shared, &mut out);
     }
     let parts = lock(&shared.partitions);
-    let downstream: Vec<&PartitionTask> = parts.values().filter(|t| t.repartitioned).collect();
+    let downstream: Vec<&PartitionTask> = parts.values().filter(|t| t.proc.repartitioned).collect();
     downstream.len() == shared.repartition_partitions as usize
-        && downstream
-            .iter()
-            .all(|t| shared.upstream_sources.iter().all(|s| t.ended.contains(s)))
+        && downstream.iter().all(|t| {
+            shared
+                .upstream_sources
+                .iter()
+                .all(|s| t.proc.ended.contains(s))
+        })
 }
 
 /// Processes one message under the partitions lock; outputs go to `out`
@@ -552,10 +531,7 @@ fn process(
 ) -> Result<(), RuntimeError> {
     let plan = &*shared.plan;
     let mut parts = lock(&shared.partitions);
-    let Some((key, task)) = parts
-        .iter_mut()
-        .find(|((t, p), _)| &**t == m.topic() && *p == m.partition())
-    else {
+    let Some(task) = parts.get_mut(m.topic(), m.partition()) else {
         return Ok(()); // not (or no longer) ours
     };
     if m.offset() < task.next_offset {
@@ -563,116 +539,50 @@ fn process(
     }
     task.last_record = (
         shared.clock.load(std::sync::atomic::Ordering::Relaxed),
-        task.chain.watermark(),
+        task.proc.chain.watermark(),
     );
     let ts = m.timestamp().to_millis().unwrap_or(0);
-    let original = Original {
-        key: m.key(),
-        payload: m.payload(),
-        timestamp: ts,
-    };
-    let origin = Origin {
-        topic: Arc::clone(&key.0),
-        partition: key.1,
-        offset: m.offset(),
-    };
     let msgs = scratch;
-    let counts = if task.repartitioned {
+    let counts = if task.proc.repartitioned {
         match repartition::read(m) {
             None => {
                 tracing::warn!(pipeline = %plan.name, topic = m.topic(), offset = m.offset(), "record not written by weir in the repartition topic; ignored");
                 StepCounts::default()
             }
-            Some(Incoming::Marker(src, wm, end)) => {
-                repartition::note_marker(&mut task.upstream, &src, wm);
-                if end {
-                    task.ended.insert(src);
+            Some(incoming) => {
+                if matches!(incoming, Incoming::Reset) {
+                    tracing::info!(pipeline = %plan.name, topic = m.topic(), partition = m.partition(), offset = m.offset(), "reset record: upstream partitions start over");
                 }
-                let target = repartition::watermark(&shared.upstream_sources, &task.upstream);
-                let step = task.chain.advance_watermark(target);
-                collect(plan, step, original, msgs)
+                let original = Original {
+                    key: m.key(),
+                    payload: m.payload(),
+                    timestamp: ts,
+                };
+                task.proc.downstream(
+                    plan,
+                    incoming,
+                    original,
+                    &shared.upstream_sources,
+                    msgs,
+                    &mut |_| {},
+                )
             }
-            Some(Incoming::Reset) => {
-                tracing::info!(pipeline = %plan.name, topic = m.topic(), partition = m.partition(), offset = m.offset(), "reset record: upstream partitions start over");
-                task.upstream.clear();
-                StepCounts::default()
-            }
-            Some(Incoming::Record(rec, src)) => {
-                if repartition::first_time(&mut task.upstream, &src, rec.origin.offset) {
-                    let step = task.chain.process(*rec);
-                    collect(plan, step, original, msgs)
-                } else {
-                    StepCounts::default() // a repeat from an upstream replay
-                }
-            }
-        }
-    } else if plan.raw_passthrough {
-        for sink in 0..plan.sinks.len() {
-            msgs.push(OutMsg {
-                dest: Dest::Sink(sink),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                timestamp: ts,
-                headers: None,
-            });
-        }
-        StepCounts {
-            outcome: Some(Outcome::Out),
-            ..Default::default()
         }
     } else {
-        match plan.decoder.decode(
-            RawMessage {
-                key: m.key(),
-                payload: m.payload(),
-                timestamp: ts,
-            },
-            origin.clone(),
-        ) {
-            Ok(mut rec) => {
-                if let Some(h) = m.headers() {
-                    rec.headers = h
-                        .iter()
-                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                        .collect();
-                }
-                let mut step = task.chain.process(rec);
-                if step.repartition.is_empty() {
-                    collect(plan, step, original, msgs)
-                } else {
-                    let raw = plan
-                        .repartition
-                        .as_ref()
-                        .filter(|r| r.forward_payload)
-                        .and(m.payload());
-                    for r in step.repartition.drain(..) {
-                        msgs.push(repartition::record(&r, &task.source, raw));
-                    }
-                    // Counted downstream, where its fate is decided.
-                    let mut c = collect(plan, step, original, msgs);
-                    c.outcome = None;
-                    c
-                }
-            }
-            Err(e) => {
-                let mut rec =
-                    crate::record::Record::new(serde_json::Value::Null, serde_json::Value::Null);
-                rec.origin = origin;
-                rec.timestamp = ts;
-                let mut c = StepCounts {
-                    outcome: Some(Outcome::Error),
-                    ..Default::default()
-                };
-                let err = RecordError {
-                    stage: StageRef::Source,
-                    message: e.to_string(),
-                    record: rec,
-                    input: true,
-                };
-                handle_error(plan, err, original, msgs, &mut c);
-                c
-            }
-        }
+        let sm = SourceMessage {
+            offset: m.offset(),
+            key: m.key(),
+            payload: m.payload(),
+            timestamp: ts,
+        };
+        let headers = || {
+            m.headers().map_or_else(Vec::new, |h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+        };
+        task.proc.source(plan, sm, headers, msgs, &mut |_| {})
     };
     if let Some(f) = counts.fail {
         // `policy: fail`: stop before this record counts as handled, so the
@@ -707,14 +617,20 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), Run
         return Ok(());
     };
     let mut parts = lock(&shared.partitions);
-    for task in parts.values_mut().filter(|t| !t.repartitioned) {
+    for task in parts.values_mut().filter(|t| !t.proc.repartitioned) {
         let (at, wm) = task.last_record;
         let quiet = super::context::now_ms() - at;
         if wm == i64::MIN || quiet < idle {
             continue;
         }
-        let step = task.chain.advance_watermark(wm.saturating_add(quiet));
-        derived(shared, step, out)?;
+        let mut msgs = Vec::new();
+        let counts = task.proc.advance(
+            &shared.plan,
+            wm.saturating_add(quiet),
+            &mut msgs,
+            &mut |_| {},
+        );
+        derived(shared, counts, msgs, out)?;
     }
     Ok(())
 }
@@ -728,35 +644,29 @@ pub(super) fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: b
     }
     let now = super::context::now_ms();
     let mut parts = lock(&shared.partitions);
-    for task in parts.values_mut().filter(|t| !t.repartitioned) {
-        let wm = task.chain.watermark();
+    for task in parts.values_mut().filter(|t| !t.proc.repartitioned) {
+        let wm = task.proc.chain.watermark();
         if wm > task.marker_sent || end {
             task.marker_sent = wm;
             for p in 0..shared.repartition_partitions {
-                out.push((repartition::marker(&task.source, wm, p, end), now));
+                out.push((repartition::marker(&task.proc.source, wm, p, end), now));
             }
         }
     }
 }
 
-/// Routes the window results of a step no input record caused (idle
-/// timeout, end of input, repartition markers) and counts them.
+/// Counts and queues the window results of a step no input record caused
+/// (idle timeout, end of input).
 ///
 /// # Errors
 /// [`RuntimeError::RecordFailed`] when a result fails in a later stage
 /// under `errors.policy: fail`.
 fn derived(
     shared: &Shared,
-    step: StepResult,
+    counts: StepCounts,
+    msgs: Vec<OutMsg>,
     out: &mut Vec<(OutMsg, i64)>,
 ) -> Result<(), RuntimeError> {
-    let mut msgs = Vec::new();
-    let original = Original {
-        key: None,
-        payload: None,
-        timestamp: 0,
-    };
-    let counts = collect(&shared.plan, step, original, &mut msgs);
     if let Some(message) = counts.fail {
         return Err(RuntimeError::RecordFailed {
             pipeline: shared.plan.name.clone(),
@@ -781,8 +691,9 @@ fn derived(
 fn flush_windows(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), RuntimeError> {
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut() {
-        let step = task.chain.flush();
-        derived(shared, step, out)?;
+        let mut msgs = Vec::new();
+        let counts = task.proc.flush(&shared.plan, &mut msgs, &mut |_| {});
+        derived(shared, counts, msgs, out)?;
     }
     Ok(())
 }

@@ -97,19 +97,49 @@ pub enum Incoming {
 
 /// Reads a repartition message; `None` for one weir did not write.
 pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
+    let headers = m.headers()?;
+    let ts = m.timestamp().to_millis().unwrap_or(0);
+    read_parts(
+        m.key(),
+        m.payload(),
+        ts,
+        headers.iter().map(|h| (h.key, h.value)),
+    )
+}
+
+/// [`read`] of a record as [`record`] or [`marker`] made it, before it is
+/// produced (`weir test` crosses the repartition topic with no broker).
+pub fn read_out(m: &OutMsg) -> Option<Incoming> {
+    let headers = m.headers.as_ref()?;
+    read_parts(
+        m.key.as_deref(),
+        Some(&m.payload),
+        m.timestamp,
+        headers.iter().map(|h| (h.key, h.value)),
+    )
+}
+
+/// [`read`] of a message given by its parts: key, payload, Kafka
+/// timestamp (ms) and headers.
+fn read_parts<'a>(
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    ts: i64,
+    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> Option<Incoming> {
     let (mut marker, mut src, mut offset, mut time_error) = (false, None, None, None);
-    for h in m.headers()?.iter() {
-        match h.key {
+    for (k, v) in headers {
+        match k {
             MARKER => marker = true,
             crate::kafka::reset_state::RESET_HEADER => return Some(Incoming::Reset),
-            SRC => src = h.value,
-            OFFSET => offset = h.value,
-            TIME_ERROR => time_error = h.value,
+            SRC => src = v,
+            OFFSET => offset = v,
+            TIME_ERROR => time_error = v,
             _ => {}
         }
     }
     if marker {
-        let v: Value = serde_json::from_slice(m.payload()?).ok()?;
+        let v: Value = serde_json::from_slice(payload?).ok()?;
         return Some(Incoming::Marker(
             v["src"].as_str()?.to_owned(),
             v["watermark"].as_i64()?,
@@ -125,8 +155,7 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
         offset,
     };
     let time_error = time_error.map(|e| Arc::from(String::from_utf8_lossy(e).as_ref()));
-    let ts = m.timestamp().to_millis().unwrap_or(0);
-    let rec = decode(m.key()?, m.payload()?, ts, time_error, origin)?;
+    let rec = decode(key?, payload?, ts, time_error, origin)?;
     Some(Incoming::Record(Box::new(rec), src))
 }
 

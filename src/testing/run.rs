@@ -1,30 +1,27 @@
-//! Runs one `weir test` case with no broker: the runtime's per-record path
-//! (`runtime::pipeline`'s `process`) with the Kafka client taken out.
+//! Runs one `weir test` case with no broker, through the runtime's own
+//! per-record path ([`PartitionProcessor`]) with the Kafka client taken out.
 //!
-//! Each input topic is one source partition with its own [`Chain`]. With a
+//! Each input topic is one source partition with its own processor. With a
 //! repartition (a `key_by` before a window), the stages after it run on one
-//! more chain standing for the repartition topic: the records cross it as
-//! [`repartition::record`] writes them (event time as the Kafka
-//! timestamp, headers gone), and after every input record each source
-//! partition's watermark crosses as a marker would (the downstream
-//! watermark is the minimum over the input topics, as in the runtime).
+//! more processor standing for the repartition topic: the records cross it
+//! as [`repartition::record`] writes them and [`repartition::read_out`]
+//! reads them back (event time as the Kafka timestamp, the source headers
+//! gone), and after every input record its partition's watermark crosses
+//! as a marker (the downstream watermark is the minimum over the input
+//! topics, as in the runtime).
 //! At the end of input every chain is flushed, source partitions first,
 //! closing every open window as `weir dev` does.
 
 use super::{Case, InputRecord};
-use crate::codec::RawMessage;
-use crate::kafka::checkpoint::Upstream;
-use crate::operator::chain::{Outcome, RecordError, StageRef, StepResult};
-use crate::operator::Chain;
+use crate::operator::chain::{Outcome, StageRef, StepResult};
 use crate::plan::Plan;
-use crate::record::{Origin, Record};
-use crate::runtime::output::{collect, handle_error, Dest, Original, OutMsg, StepCounts};
-use crate::runtime::repartition;
+use crate::record::Origin;
+use crate::runtime::output::{Dest, Original, OutMsg, StepCounts};
+use crate::runtime::processor::{PartitionProcessor, SourceMessage};
+use crate::runtime::repartition::{self, Incoming};
 use crate::spec::{ErrorPolicy, Format};
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// One record the pipeline produced, to a sink or the DLQ.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,22 +57,49 @@ pub struct Run {
 
 /// One source partition: an input topic.
 struct Partition {
-    /// `topic/0`, as in repartition markers and DLQ headers.
-    source: String,
-    /// The whole pipeline, or the stages before the repartition.
-    chain: Chain,
+    /// The runtime's per-record path for `topic/0`.
+    proc: PartitionProcessor,
     /// Case input index of each offset.
     inputs: Vec<usize>,
 }
 
 /// The repartition topic, as one partition.
 struct Downstream {
-    /// The stages after the repartition.
-    chain: Chain,
-    /// Latest marker and offset per source partition.
-    upstream: BTreeMap<String, Upstream>,
+    /// The runtime's per-record path for the stages after the repartition.
+    proc: PartitionProcessor,
     /// Every source partition of the case (`topic/0`).
     sources: Vec<String>,
+}
+
+/// What a step showed that the notes tell: seen by the processor's
+/// observer, turned into lines once the step is done.
+enum Seen {
+    /// Filtered by this stage (`Sinks` or `None`: matched no sink).
+    Filtered(Option<StageRef>),
+    /// Late for this window stage; whether it went to the DLQ.
+    Late(StageRef, Origin, bool),
+    /// A record error: stage, message, the record's origin, whether it is
+    /// the input record's own.
+    Error(StageRef, String, Origin, bool),
+}
+
+fn observer(seen: &mut Vec<Seen>) -> impl FnMut(&StepResult) + '_ {
+    move |step: &StepResult| {
+        if step.outcome == Some(Outcome::Filtered) {
+            seen.push(Seen::Filtered(step.filtered_by));
+        }
+        if let Some((stage, rec, dlq)) = &step.late {
+            seen.push(Seen::Late(*stage, rec.origin.clone(), *dlq));
+        }
+        for e in &step.errors {
+            seen.push(Seen::Error(
+                e.stage,
+                e.message.clone(),
+                e.record.origin.clone(),
+                e.input,
+            ));
+        }
+    }
 }
 
 struct Harness<'a> {
@@ -100,8 +124,7 @@ pub fn run(plan: &Plan, case: &Case) -> Run {
         plan,
         parts: IndexMap::new(),
         downstream: plan.repartition.as_ref().map(|r| Downstream {
-            chain: new_chain(plan).segment(r.after + 1, None),
-            upstream: BTreeMap::new(),
+            proc: PartitionProcessor::new(plan, &r.topic, 0),
             sources,
         }),
         run: Run::default(),
@@ -116,15 +139,6 @@ pub fn run(plan: &Plan, case: &Case) -> Run {
     h.run
 }
 
-fn new_chain(plan: &Plan) -> Chain {
-    Chain::new(
-        &plan.env,
-        Arc::clone(&plan.stages),
-        Arc::clone(&plan.sinks),
-        plan.max_out_of_orderness,
-    )
-}
-
 impl Harness<'_> {
     /// Feeds input record `index`.
     fn input(&mut self, index: usize, rec: &InputRecord) {
@@ -133,117 +147,69 @@ impl Harness<'_> {
             .parts
             .entry(rec.topic.clone())
             .or_insert_with(|| Partition {
-                source: format!("{}/0", rec.topic),
-                chain: match &plan.repartition {
-                    Some(r) => new_chain(plan).segment(0, Some(r.after + 1)),
-                    None => new_chain(plan),
-                },
+                proc: PartitionProcessor::new(plan, &rec.topic, 0),
                 inputs: Vec::new(),
             });
-        let origin = Origin {
-            topic: Arc::from(rec.topic.as_str()),
-            partition: 0,
+        let m = SourceMessage {
             offset: part.inputs.len() as i64,
+            key: rec.key.as_deref(),
+            payload: rec.payload.as_deref(),
+            timestamp: rec.timestamp,
         };
         part.inputs.push(index);
-        let original = Original {
-            key: rec.key.as_deref(),
-            payload: rec.payload.as_deref(),
-            timestamp: rec.timestamp,
-        };
-        if plan.raw_passthrough {
-            for topic in plan.sinks.iter().map(|s| s.topic.clone()) {
-                self.run.outputs.push(Output {
-                    topic,
-                    key: rec.key.clone(),
-                    value: read_back(plan.sink_format, rec.payload.as_deref().unwrap_or_default()),
-                    timestamp: rec.timestamp,
-                });
-            }
-            return;
-        }
-        let raw = RawMessage {
-            key: rec.key.as_deref(),
-            payload: rec.payload.as_deref(),
-            timestamp: rec.timestamp,
-        };
-        let decoded = plan.decoder.decode(raw, origin.clone());
-        let (mut step, source, wm) = match decoded {
-            Ok(r) => {
-                let step = part.chain.process(r);
-                (step, part.source.clone(), part.chain.watermark())
-            }
-            Err(e) => {
-                let mut r = Record::new(Value::Null, Value::Null);
-                r.origin = origin;
-                r.timestamp = rec.timestamp;
-                let err = RecordError {
-                    stage: StageRef::Source,
-                    message: e.to_string(),
-                    record: r,
-                    input: true,
-                };
-                self.note_error(&err);
-                let mut counts = StepCounts::default();
-                let mut msgs = Vec::new();
-                handle_error(plan, err, original, &mut msgs, &mut counts);
-                self.produce(&counts, msgs);
-                return;
-            }
-        };
-        let crossing = std::mem::take(&mut step.repartition);
-        self.step(step, original, &format!("input[{index}]"));
+        let (mut out, mut seen) = (Vec::new(), Vec::new());
+        let counts = part
+            .proc
+            .source(plan, m, Vec::new, &mut out, &mut observer(&mut seen));
+        let (source, wm) = (part.proc.source.clone(), part.proc.chain.watermark());
+        let (crossing, out): (Vec<OutMsg>, Vec<OutMsg>) = out
+            .into_iter()
+            .partition(|m| matches!(m.dest, Dest::Repartition(_)));
+        self.notes(seen, &format!("input[{index}]"));
+        self.produce(&counts, out);
         if self.run.stopped.is_some() {
             return;
         }
-        // The repartition records, then this partition's watermark marker.
-        let forward = plan.repartition.as_ref().is_some_and(|r| r.forward_payload);
-        for r in crossing {
-            let bytes = if forward {
-                rec.payload.as_deref()
-            } else {
-                None
-            };
-            self.cross(&r, &source, bytes);
+        // The repartition records, then this partition's watermark marker,
+        // read back as the runtime reads them.
+        for msg in crossing {
+            self.cross(&msg);
             if self.run.stopped.is_some() {
                 return;
             }
         }
-        if wm > i64::MIN {
-            if let Some(ds) = self.downstream.as_mut() {
-                repartition::note_marker(&mut ds.upstream, &source, wm);
-                let target = repartition::watermark(&ds.sources, &ds.upstream);
-                let step = ds.chain.advance_watermark(target);
-                self.step(step, NO_ORIGINAL, "");
-            }
+        if wm > i64::MIN && self.downstream.is_some() {
+            self.cross(&repartition::marker(&source, wm, 0, false));
         }
     }
 
-    /// A record crossing the repartition topic, read back as the runtime's
-    /// `repartition::read` does.
-    fn cross(&mut self, rec: &Record, source: &str, payload: Option<&[u8]>) {
-        let msg = repartition::record(rec, source, payload);
-        let decoded = repartition::decode(
-            msg.key.as_deref().unwrap_or_default(),
-            &msg.payload,
-            msg.timestamp,
-            rec.time_error.clone(),
-            rec.origin.clone(),
-        );
-        let (Some(r), Some(ds)) = (decoded, self.downstream.as_mut()) else {
+    /// A message crossing the repartition topic.
+    fn cross(&mut self, msg: &OutMsg) {
+        let (Some(incoming), Some(ds)) = (repartition::read_out(msg), self.downstream.as_mut())
+        else {
             return; // the runtime ignores such a record too (cannot happen: weir wrote it)
         };
-        if !repartition::first_time(&mut ds.upstream, source, r.origin.offset) {
-            return;
-        }
-        let step = ds.chain.process(r);
+        let who = match &incoming {
+            Incoming::Record(r, _) => Some(r.origin.clone()),
+            _ => None,
+        };
         let original = Original {
             key: msg.key.as_deref(),
             payload: Some(&msg.payload),
             timestamp: msg.timestamp,
         };
-        let who = self.who(&rec.origin);
-        self.step(step, original, &who);
+        let (mut out, mut seen) = (Vec::new(), Vec::new());
+        let counts = ds.proc.downstream(
+            self.plan,
+            incoming,
+            original,
+            &ds.sources,
+            &mut out,
+            &mut observer(&mut seen),
+        );
+        let who = who.map_or_else(String::new, |o| self.who(&o));
+        self.notes(seen, &who);
+        self.produce(&counts, out);
     }
 
     /// End of input: flush every source partition, then the repartition's
@@ -251,54 +217,73 @@ impl Harness<'_> {
     /// so a flush upstream of it sends nothing across.)
     fn finish(&mut self) {
         for i in 0..self.parts.len() {
-            let step = self.parts[i].chain.flush();
-            self.step(step, NO_ORIGINAL, "");
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            let counts = self.parts[i]
+                .proc
+                .flush(self.plan, &mut out, &mut observer(&mut seen));
+            self.notes(seen, "");
+            self.produce(&counts, out);
             if self.run.stopped.is_some() {
                 return;
             }
         }
         if let Some(ds) = self.downstream.as_mut() {
-            let step = ds.chain.flush();
-            self.step(step, NO_ORIGINAL, "");
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            let counts = ds.proc.flush(self.plan, &mut out, &mut observer(&mut seen));
+            self.notes(seen, "");
+            self.produce(&counts, out);
         }
     }
 
-    /// Notes, routes and produces the records of one step; `who` names its
-    /// input record (`input[3]`) in notes.
-    fn step(&mut self, step: StepResult, original: Original<'_>, who: &str) {
+    /// Notes what a step showed; `who` names its input record (`input[3]`).
+    fn notes(&mut self, seen: Vec<Seen>, who: &str) {
         if self.run.stopped.is_some() {
             return;
         }
-        if step.outcome == Some(Outcome::Filtered) {
-            let by = match step.filtered_by {
-                Some(StageRef::Sinks) | None => "matched no sink's `when`".to_owned(),
-                Some(s) => format!("filtered by {}", self.label(s)),
+        for s in seen {
+            let line = match s {
+                Seen::Filtered(by) => {
+                    let by = match by {
+                        Some(StageRef::Sinks) | None => "matched no sink's `when`".to_owned(),
+                        Some(s) => format!("filtered by {}", self.label(s)),
+                    };
+                    format!("{who}: {by}")
+                }
+                Seen::Late(stage, origin, dlq) => {
+                    let fate = if dlq {
+                        format!("sent to {}", self.plan.dlq_topic)
+                    } else {
+                        "dropped".to_owned()
+                    };
+                    format!(
+                        "{}: late for {} (its windows had closed); {fate}",
+                        self.who(&origin),
+                        self.label(stage)
+                    )
+                }
+                Seen::Error(stage, message, origin, input) => {
+                    let fate = match self.plan.error_policy {
+                        ErrorPolicy::Skip => "skipped (errors.policy: skip)".to_owned(),
+                        ErrorPolicy::Dlq => format!("sent to {}", self.plan.dlq_topic),
+                        ErrorPolicy::Fail => continue,
+                    };
+                    let who = if input {
+                        self.who(&origin)
+                    } else {
+                        "a window result".to_owned()
+                    };
+                    format!("{who}: error in {}: {message}; {fate}", self.label(stage))
+                }
             };
-            self.run.notes.push(format!("{who}: {by}"));
-        }
-        if let Some((stage, rec, dlq)) = &step.late {
-            let fate = if *dlq {
-                format!("sent to {}", self.plan.dlq_topic)
-            } else {
-                "dropped".to_owned()
-            };
-            let line = format!(
-                "{}: late for {} (its windows had closed); {fate}",
-                self.who(&rec.origin),
-                self.label(*stage)
-            );
             self.run.notes.push(line);
         }
-        for e in &step.errors {
-            self.note_error(e);
-        }
-        let mut msgs = Vec::new();
-        let counts = collect(self.plan, step, original, &mut msgs);
-        self.produce(&counts, msgs);
     }
 
     /// Produces `msgs`, or stops the run for `errors.policy: fail`.
     fn produce(&mut self, counts: &StepCounts, msgs: Vec<OutMsg>) {
+        if self.run.stopped.is_some() {
+            return;
+        }
         if let Some(f) = &counts.fail {
             self.run.stopped = Some(format!("the pipeline stopped (errors.policy: fail): {f}"));
             return;
@@ -307,7 +292,7 @@ impl Harness<'_> {
             let topic = match m.dest {
                 Dest::Sink(i) => self.plan.sinks[i].topic.clone(),
                 Dest::Dlq => self.plan.dlq_topic.clone(),
-                Dest::Repartition(_) => continue, // `collect` makes none
+                Dest::Repartition(_) => continue,
             };
             self.run.outputs.push(Output {
                 topic,
@@ -316,27 +301,6 @@ impl Harness<'_> {
                 timestamp: m.timestamp,
             });
         }
-    }
-
-    /// Notes a record error; not with `errors.policy: fail`, whose error
-    /// is [`Run::stopped`].
-    fn note_error(&mut self, e: &RecordError) {
-        let fate = match self.plan.error_policy {
-            ErrorPolicy::Skip => "skipped (errors.policy: skip)".to_owned(),
-            ErrorPolicy::Dlq => format!("sent to {}", self.plan.dlq_topic),
-            ErrorPolicy::Fail => return,
-        };
-        let who = if e.input {
-            self.who(&e.record.origin)
-        } else {
-            "a window result".to_owned()
-        };
-        let line = format!(
-            "{who}: error in {}: {}; {fate}",
-            self.label(e.stage),
-            e.message
-        );
-        self.run.notes.push(line);
     }
 
     /// `input[i]` for a record from source coordinates `o`, `i` being its
@@ -352,13 +316,6 @@ impl Harness<'_> {
         s.label(&self.plan.stages, &self.plan.sinks)
     }
 }
-
-/// No original message: window results closed by a watermark or a flush.
-const NO_ORIGINAL: Original<'static> = Original {
-    key: None,
-    payload: None,
-    timestamp: 0,
-};
 
 /// A produced payload read back in the pipeline's format.
 fn read_back(format: Format, payload: &[u8]) -> Value {

@@ -1,4 +1,4 @@
-//! Commit and restore (DESIGN.md §3, Delivery and State).
+//! The commit sequence (DESIGN.md §3, Delivery and State).
 //!
 //! **Commit**, every `commit_interval`, at revoke and at shutdown:
 //! 1. send the repartition markers of watermarks that moved, then flush the
@@ -15,12 +15,9 @@
 //! delivered later (librdkafka retries without end) and the next commit's
 //! checkpoint confirms them too.
 //!
-//! **Restore**, on assignment: read the checkpoints, then each assigned
-//! partition's changelog partitions from the beginning; entries of writes up
-//! to the checkpoint's `seq` rebuild the windows (the newest entry of a
-//! window wins, a tombstone removes it), entries of later writes were never
-//! confirmed and are overwritten at the next commit. Processing resumes at
-//! the checkpoint's offset with its watermark.
+//!
+//! Restore, its counterpart, is in [`super::rebalance`]; the record shapes
+//! are the state layer's ([`crate::state`]).
 
 use super::pipeline::{lock, PartitionTask, Shared};
 use crate::kafka::changelog;
@@ -29,9 +26,7 @@ use crate::state::commit::{self, Encoder, Position};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 type PartKey = (Arc<str>, i32);
 
@@ -128,7 +123,7 @@ impl Shared {
         let mut tpl = TopicPartitionList::new();
         for (k, t) in lock(&self.partitions).iter() {
             if t.next_offset >= 0 {
-                let _ = tpl.add_partition_offset(&k.0, k.1, Offset::Offset(t.next_offset));
+                let _ = tpl.add_partition_offset(k.0, k.1, Offset::Offset(t.next_offset));
             }
         }
         let result = (|| {
@@ -177,7 +172,7 @@ impl Shared {
     fn confirmed(&self, cps: Vec<(PartKey, Checkpoint)>) {
         let mut parts = lock(&self.partitions);
         for (k, cp) in cps {
-            if let Some(t) = parts.get_mut(&k) {
+            if let Some(t) = parts.get_mut(&k.0, k.1) {
                 t.last_checkpoint = Some(cp);
             }
         }
@@ -195,29 +190,31 @@ impl Shared {
         let (mut entries, mut bytes, mut written) = (0usize, 0usize, 0u64);
         let now = super::context::now_ms();
         for (k, t) in parts.iter_mut() {
-            entries += t.chain.open_windows();
-            bytes += t.chain.state_bytes();
-            let wm = t.chain.watermark();
+            entries += t.proc.chain.open_windows();
+            bytes += t.proc.chain.state_bytes();
+            let wm = t.proc.chain.watermark();
             if wm > i64::MIN {
-                let labels = [self.plan.name.as_str(), &*k.0, &k.1.to_string()];
+                let labels = [self.plan.name.as_str(), k.0, &k.1.to_string()];
                 self.metrics.watermark_ms.with_label_values(&labels).set(wm);
                 self.metrics
                     .watermark_lag
                     .with_label_values(&labels)
                     .set((now - wm) as f64 / 1000.0);
             }
-            if only.is_some_and(|o| !o.contains(k)) || t.next_offset < 0 {
+            if only.is_some_and(|o| !o.iter().any(|(ot, op)| **ot == **k.0 && *op == k.1))
+                || t.next_offset < 0
+            {
                 continue;
             }
             let at = Position {
                 offset: t.next_offset,
                 watermark: wm,
-                upstream: &t.upstream,
-                changed: t.chain.has_changes(),
+                upstream: &t.proc.upstream,
+                changed: t.proc.chain.has_changes(),
             };
             if let Some(cp) = commit::next_checkpoint(t.last_checkpoint.as_ref(), &mut t.seq, at) {
                 written += self.send_changes(k.1, t, &cp);
-                cps.push((k.clone(), cp));
+                cps.push(((Arc::clone(k.0), k.1), cp));
             }
         }
         let n = self.plan.name.as_str();
@@ -248,7 +245,7 @@ impl Shared {
     fn send_changes(&self, partition: i32, t: &mut PartitionTask, cp: &Checkpoint) -> u64 {
         let headers = changelog::headers(t.seq);
         // The changelog of each window stage this chain runs, by stage index.
-        let stages = t.chain.window_stages();
+        let stages = t.proc.chain.window_stages();
         let topics: Vec<(usize, String)> = stages
             .iter()
             .map(|&stage| {
@@ -263,7 +260,7 @@ impl Shared {
                 .map(|(_, t)| t.as_str())
                 .expect("changes come from the chain's window stages")
         };
-        let (source, chain) = (t.source.as_str(), &mut t.chain);
+        let (source, chain) = (t.proc.source.as_str(), &mut t.proc.chain);
         Encoder::default().partition(source, &stages, cp, |f| chain.drain_changes(f), &mut |r| {
             self.send_state(
                 topic_of(r.stage),
@@ -317,175 +314,6 @@ impl Shared {
                 tracing::warn!(pipeline = %self.plan.name, error = %e, "{what} not acknowledged yet; commit deferred");
                 false
             }
-        }
-    }
-
-    /// Assignment: builds each partition's chain, restores its state from
-    /// the checkpoint and changelog, and sets the fetch positions.
-    pub(super) fn on_assign<C: Consumer<X>, X: ConsumerContext>(
-        &self,
-        consumer: &C,
-        tpl: &mut TopicPartitionList,
-    ) {
-        let started = Instant::now();
-        // Under exactly_once, the offsets the group coordinator holds are
-        // those of committed transactions only: they pick the marker a
-        // restore resumes from, also on a broker that hands out records of
-        // aborted transactions (Tansu, the mock cluster).
-        let committed: HashMap<String, i64> = if self.eos {
-            consumer
-                .committed_offsets(tpl.clone(), Duration::from_secs(10))
-                .map(|c| {
-                    c.elements()
-                        .iter()
-                        .filter_map(|e| match e.offset() {
-                            Offset::Offset(o) => {
-                                Some((format!("{}/{}", e.topic(), e.partition()), o))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            HashMap::new()
-        };
-        // Under exactly_once the changelog markers and the committed offsets
-        // say where each partition stands; the checkpoint topic is not written.
-        let cps = if self.eos {
-            Ok(HashMap::new())
-        } else {
-            checkpoint::read_all(
-                &self.reader_config,
-                &self.plan.checkpoint_topic,
-                false,
-                Duration::from_secs(30),
-            )
-        };
-        let cps = match cps {
-            Ok(c) => c,
-            Err(e) => {
-                // Without the checkpoints, state cannot be restored safely.
-                lock(&self.failure).get_or_insert(e.to_string());
-                HashMap::new()
-            }
-        };
-        let mut tasks = Vec::new();
-        let mut assigned = BTreeMap::new();
-        let mut reads = Vec::new();
-        for el in tpl.elements() {
-            let (topic, partition) = (el.topic(), el.partition());
-            let chain = self.new_chain(topic);
-            let source = checkpoint::key(topic, partition);
-            assigned.insert(source.clone(), cps.get(&source).cloned());
-            for s in chain.window_stages() {
-                let store = crate::state::store::StoreSpec::window(s);
-                reads.push((store.changelog(&self.plan.group_id), partition));
-            }
-            tasks.push((Arc::<str>::from(topic), partition, chain, source));
-        }
-        reads.sort();
-        reads.dedup();
-        let records = if reads.is_empty() {
-            Vec::new()
-        } else {
-            match changelog::read_partitions(
-                &self.reader_config,
-                &reads,
-                self.eos,
-                Duration::from_secs(120),
-            ) {
-                Ok(records) => records,
-                Err(e) => {
-                    lock(&self.failure).get_or_insert(e.to_string());
-                    Vec::new()
-                }
-            }
-        };
-        let (n, bytes) = (
-            records.len(),
-            records
-                .iter()
-                .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
-                .sum::<usize>(),
-        );
-        let mut restored = crate::state::restore(assigned, records, self.eos.then_some(&committed));
-        let mut windows = 0;
-        let mut ready = Vec::new();
-        for (topic, partition, mut chain, source) in tasks {
-            let mut r = restored.remove(&source).unwrap_or_default();
-            for (stage, why) in &r.unreadable {
-                tracing::error!(pipeline = %self.plan.name, %source, stage, error = %why, "unreadable changelog entry skipped");
-            }
-            windows +=
-                crate::state::restore::apply(&mut chain, &mut r, self.plan.max_out_of_orderness);
-            let cp = r.checkpoint;
-            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
-            ready.push((
-                (Arc::clone(&topic), partition),
-                PartitionTask {
-                    next_offset: cp.as_ref().map_or(-1, |c| c.offset),
-                    seq: cp.as_ref().map_or(0, |c| c.seq),
-                    last_record: (super::context::now_ms(), chain.watermark()),
-                    chain,
-                    upstream: cp.as_ref().map(|c| c.upstream.clone()).unwrap_or_default(),
-                    last_checkpoint: cp,
-                    source,
-                    repartitioned: self.plan.repartition_topic() == Some(&*topic),
-                    marker_sent: i64::MIN,
-                    ended: Default::default(),
-                },
-            ));
-        }
-        if !reads.is_empty() {
-            let secs = started.elapsed().as_secs_f64();
-            self.metrics
-                .restore_seconds
-                .with_label_values(&[&self.plan.name])
-                .set(secs);
-            tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
-        }
-        let mut parts = lock(&self.partitions);
-        for (k, task) in ready {
-            if task.next_offset >= 0 {
-                let _ = tpl.set_partition_offset(&k.0, k.1, Offset::Offset(task.next_offset));
-            }
-            parts.insert(k, task);
-        }
-    }
-
-    /// Revocation: commit the state of the revoked partitions and forget
-    /// them. Open windows are not emitted: the next owner restores them.
-    pub(super) fn on_revoke<C: Consumer<X>, X: ConsumerContext>(
-        &self,
-        consumer: &C,
-        tpl: &TopicPartitionList,
-    ) {
-        let revoked: Vec<PartKey> = {
-            let parts = lock(&self.partitions);
-            tpl.elements()
-                .iter()
-                .filter_map(|e| {
-                    parts
-                        .keys()
-                        .find(|(t, p)| &**t == e.topic() && *p == e.partition())
-                        .cloned()
-                })
-                .collect()
-        };
-        // A transaction spans every partition: it commits whole.
-        let only = (!self.eos).then_some(revoked.as_slice());
-        self.commit_state(consumer, only, CommitMode::Sync);
-        let mut parts = lock(&self.partitions);
-        for k in &revoked {
-            parts.remove(k);
-            // Per-partition series belong to the partition's owner: drop
-            // them here so that the new owner's are the only ones.
-            let labels = [self.plan.name.as_str(), &*k.0, &k.1.to_string()];
-            let _ = self.metrics.consumer_lag.remove_label_values(&labels);
-            let _ = self.metrics.watermark_ms.remove_label_values(&labels);
-            let _ = self.metrics.watermark_lag.remove_label_values(&labels);
-            tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
         }
     }
 }

@@ -1,0 +1,197 @@
+//! Rebalance hand-off (DESIGN.md §3 State, §4): on assignment, each
+//! partition's state is restored (the state layer's [`crate::state::restore`]
+//! over the changelogs read back) and its fetch position set; on revocation,
+//! the commit sequence runs for what is revoked and the partitions are
+//! forgotten. Both run inside librdkafka's rebalance callback, on the
+//! pipeline's own thread (the callback is served by the pipeline's consumer
+//! poll), so a long restore holds up that pipeline only, never the async
+//! workers that serve `/healthz` or the other pipelines.
+//!
+//! **Restore**, on assignment: read the checkpoints, then each assigned
+//! partition's changelog partitions from the beginning; entries of writes up
+//! to the checkpoint's `seq` rebuild the windows (the newest entry of a
+//! window wins, a tombstone removes it), entries of later writes were never
+//! confirmed and are overwritten at the next commit. Processing resumes at
+//! the checkpoint's offset with its watermark.
+
+use super::pipeline::{lock, PartitionTask, Shared};
+use super::processor::PartitionProcessor;
+use crate::kafka::changelog;
+use crate::kafka::checkpoint;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type PartKey = (Arc<str>, i32);
+
+impl Shared {
+    /// Assignment: builds each partition's chain, restores its state from
+    /// the checkpoint and changelog, and sets the fetch positions.
+    pub(super) fn on_assign<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let started = Instant::now();
+        // Under exactly_once, the offsets the group coordinator holds are
+        // those of committed transactions only: they pick the marker a
+        // restore resumes from, also on a broker that hands out records of
+        // aborted transactions (Tansu, the mock cluster).
+        let committed: HashMap<String, i64> = if self.eos {
+            consumer
+                .committed_offsets(tpl.clone(), Duration::from_secs(10))
+                .map(|c| {
+                    c.elements()
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => {
+                                Some((format!("{}/{}", e.topic(), e.partition()), o))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            HashMap::new()
+        };
+        // Under exactly_once the changelog markers and the committed offsets
+        // say where each partition stands; the checkpoint topic is not written.
+        let cps = if self.eos {
+            Ok(HashMap::new())
+        } else {
+            checkpoint::read_all(
+                &self.reader_config,
+                &self.plan.checkpoint_topic,
+                false,
+                Duration::from_secs(30),
+            )
+        };
+        let cps = match cps {
+            Ok(c) => c,
+            Err(e) => {
+                // Without the checkpoints, state cannot be restored safely.
+                lock(&self.failure).get_or_insert(e.to_string());
+                HashMap::new()
+            }
+        };
+        let mut tasks = Vec::new();
+        let mut assigned = BTreeMap::new();
+        let mut reads = Vec::new();
+        for el in tpl.elements() {
+            let (topic, partition) = (el.topic(), el.partition());
+            let proc = PartitionProcessor::new(&self.plan, topic, partition);
+            let source = proc.source.clone();
+            assigned.insert(source.clone(), cps.get(&source).cloned());
+            for s in proc.chain.window_stages() {
+                let store = crate::state::store::StoreSpec::window(s);
+                reads.push((store.changelog(&self.plan.group_id), partition));
+            }
+            tasks.push((Arc::<str>::from(topic), partition, proc));
+        }
+        reads.sort();
+        reads.dedup();
+        let records = if reads.is_empty() {
+            Vec::new()
+        } else {
+            match changelog::read_partitions(
+                &self.reader_config,
+                &reads,
+                self.eos,
+                Duration::from_secs(120),
+            ) {
+                Ok(records) => records,
+                Err(e) => {
+                    lock(&self.failure).get_or_insert(e.to_string());
+                    Vec::new()
+                }
+            }
+        };
+        let (n, bytes) = (
+            records.len(),
+            records
+                .iter()
+                .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
+                .sum::<usize>(),
+        );
+        let mut restored = crate::state::restore(assigned, records, self.eos.then_some(&committed));
+        let mut windows = 0;
+        let mut ready = Vec::new();
+        for (topic, partition, mut proc) in tasks {
+            let source = proc.source.clone();
+            let mut r = restored.remove(&source).unwrap_or_default();
+            for (stage, why) in &r.unreadable {
+                tracing::error!(pipeline = %self.plan.name, %source, stage, error = %why, "unreadable changelog entry skipped");
+            }
+            windows += crate::state::restore::apply(
+                &mut proc.chain,
+                &mut r,
+                self.plan.max_out_of_orderness,
+            );
+            let cp = r.checkpoint;
+            if let Some(cp) = &cp {
+                proc.upstream = cp.upstream.clone();
+            }
+            tracing::info!(pipeline = %self.plan.name, %topic, partition, checkpoint = ?cp, "partition assigned");
+            ready.push((
+                (Arc::clone(&topic), partition),
+                PartitionTask {
+                    next_offset: cp.as_ref().map_or(-1, |c| c.offset),
+                    seq: cp.as_ref().map_or(0, |c| c.seq),
+                    last_record: (super::context::now_ms(), proc.chain.watermark()),
+                    proc,
+                    last_checkpoint: cp,
+                    marker_sent: i64::MIN,
+                },
+            ));
+        }
+        if !reads.is_empty() {
+            let secs = started.elapsed().as_secs_f64();
+            self.metrics
+                .restore_seconds
+                .with_label_values(&[&self.plan.name])
+                .set(secs);
+            tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
+        }
+        let mut parts = lock(&self.partitions);
+        for (k, task) in ready {
+            if task.next_offset >= 0 {
+                let _ = tpl.set_partition_offset(&k.0, k.1, Offset::Offset(task.next_offset));
+            }
+            parts.insert(k, task);
+        }
+    }
+
+    /// Revocation: commit the state of the revoked partitions and forget
+    /// them. Open windows are not emitted: the next owner restores them.
+    pub(super) fn on_revoke<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        tpl: &TopicPartitionList,
+    ) {
+        let revoked: Vec<PartKey> = {
+            let parts = lock(&self.partitions);
+            tpl.elements()
+                .iter()
+                .filter(|e| parts.get(e.topic(), e.partition()).is_some())
+                .filter_map(|e| Some((parts.topic(e.topic())?, e.partition())))
+                .collect()
+        };
+        // A transaction spans every partition: it commits whole.
+        let only = (!self.eos).then_some(revoked.as_slice());
+        self.commit_state(consumer, only, CommitMode::Sync);
+        let mut parts = lock(&self.partitions);
+        for k in &revoked {
+            parts.remove(&k.0, k.1);
+            // Per-partition series belong to the partition's owner: drop
+            // them here so that the new owner's are the only ones.
+            let labels = [self.plan.name.as_str(), &*k.0, &k.1.to_string()];
+            let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+            let _ = self.metrics.watermark_ms.remove_label_values(&labels);
+            let _ = self.metrics.watermark_lag.remove_label_values(&labels);
+            tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
+        }
+    }
+}
