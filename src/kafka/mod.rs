@@ -10,3 +10,4 @@ pub mod embedded;
 pub mod offsets;
 pub mod reset;
 pub mod reset_state;
+pub mod sink;

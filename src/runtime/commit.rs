@@ -22,6 +22,7 @@
 use super::pipeline::{lock, PartitionTask, Shared};
 use crate::kafka::changelog;
 use crate::kafka::checkpoint::{self, Checkpoint};
+use crate::kafka::sink::PipelineFailure;
 use crate::state::commit::{self, Encoder, Position};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -78,7 +79,7 @@ impl Shared {
             tracing::warn!(pipeline = %self.plan.name, error = %e, "outputs not acknowledged yet; commit deferred");
             return false;
         }
-        if lock(&self.failure).is_some() {
+        if self.failure.get().is_some() {
             return false;
         }
         let cps = self.write_changes(only);
@@ -116,7 +117,7 @@ impl Shared {
     /// the committed state.
     fn commit_transaction<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C) -> bool {
         self.tick_clock();
-        if lock(&self.failure).is_some() {
+        if self.failure.get().is_some() {
             return false;
         }
         let cps = self.write_changes(None);
@@ -148,7 +149,7 @@ impl Shared {
             Err(e) => {
                 let why = transaction_failure(&e, &self.transactional_id);
                 tracing::error!(pipeline = %self.plan.name, error = %why, "transaction failed");
-                lock(&self.failure).get_or_insert(why);
+                crate::kafka::sink::fail(&self.failure, PipelineFailure::Transaction(why));
                 false
             }
         }
@@ -188,7 +189,7 @@ impl Shared {
         let mut parts = lock(&self.partitions);
         let mut cps = Vec::new();
         let (mut entries, mut bytes, mut written) = (0usize, 0usize, 0u64);
-        let now = super::context::now_ms();
+        let now = crate::kafka::sink::now_ms();
         for (k, t) in parts.iter_mut() {
             entries += t.proc.chain.open_windows();
             bytes += t.proc.chain.state_bytes();
@@ -293,7 +294,7 @@ impl Shared {
         let sent = if self.eos {
             // The state record joins the open transaction through the
             // output producer.
-            let mut r = BaseRecord::with_opaque_to(topic, super::context::STATE_RECORD);
+            let mut r = BaseRecord::with_opaque_to(topic, crate::kafka::sink::STATE_RECORD);
             (r.key, r.payload, r.partition, r.headers) =
                 (rec.key, rec.payload, rec.partition, rec.headers);
             crate::kafka::client::send_waiting(&self.producer, r, || {})
@@ -301,14 +302,20 @@ impl Shared {
             crate::kafka::client::send_waiting(&self.state_producer, rec, || {})
         };
         if let Err(e) = sent {
-            lock(&self.failure).get_or_insert(format!("to `{topic}`: {e}"));
+            crate::kafka::sink::fail(
+                &self.failure,
+                PipelineFailure::Delivery {
+                    topic: topic.to_owned(),
+                    error: e.to_string(),
+                },
+            );
         }
     }
 
     /// Waits until every queued state record is acknowledged.
     fn flush_state(&self, what: &str) -> bool {
         match self.state_producer.flush(self.shutdown_timeout) {
-            Ok(()) if lock(&self.failure).is_none() => true,
+            Ok(()) if self.failure.get().is_none() => true,
             Ok(()) => false,
             Err(e) => {
                 tracing::warn!(pipeline = %self.plan.name, error = %e, "{what} not acknowledged yet; commit deferred");

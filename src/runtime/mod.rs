@@ -2,7 +2,6 @@
 //! state to changelogs and checkpoints, restores it, and commits offsets.
 
 pub mod commit;
-pub mod context;
 pub mod daemon;
 pub mod output;
 pub mod partitions;
@@ -10,7 +9,6 @@ pub mod pipeline;
 pub mod processor;
 pub mod rebalance;
 pub mod repartition;
-
 pub mod supervisor;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

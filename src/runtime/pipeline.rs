@@ -6,15 +6,16 @@
 //! as librdkafka delivers them (Kafka Streams' default of one stream thread);
 //! librdkafka's own threads fetch and produce on the other cores.
 
-use super::context::{AckContext, Failure, StateContext, WeirContext};
 use super::output::{Dest, Original, OutMsg, StepCounts};
 use super::partitions::Partitions;
 use super::processor::{PartitionProcessor, SourceMessage};
+use super::rebalance::WeirContext;
 use super::repartition::{self, Incoming};
 use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
 use crate::kafka::checkpoint::Checkpoint;
 use crate::kafka::client;
+use crate::kafka::sink::{AckContext, Failure, PipelineFailure, StateContext};
 use crate::metrics::{Metrics, PipelineCounters};
 use crate::operator::chain::Outcome;
 use crate::operator::StageRef;
@@ -78,12 +79,12 @@ pub enum RuntimeError {
         message: String,
     },
     /// A record could not be delivered, ever.
-    #[error("pipeline `{pipeline}`: delivery failed: {message}")]
+    #[error("pipeline `{pipeline}`: delivery failed: {failure}")]
     Delivery {
         /// Pipeline name.
         pipeline: String,
-        /// librdkafka's message.
-        message: String,
+        /// What failed.
+        failure: PipelineFailure,
     },
     /// The operating system refused the pipeline's thread.
     #[error("pipeline `{pipeline}`: cannot start its thread: {source}")]
@@ -159,7 +160,7 @@ impl Shared {
 
     pub(super) fn tick_clock(&self) {
         self.clock.store(
-            super::context::now_ms(),
+            crate::kafka::sink::now_ms(),
             std::sync::atomic::Ordering::Relaxed,
         );
     }
@@ -196,8 +197,8 @@ impl Shared {
     }
 
     /// The first failure that must stop the pipeline.
-    fn failure(&self) -> Option<String> {
-        lock(&self.failure).clone()
+    pub(super) fn failure(&self) -> Option<PipelineFailure> {
+        self.failure.get().cloned()
     }
 }
 
@@ -268,7 +269,9 @@ pub async fn run_pipeline(
         source,
     })?;
 
-    let clock = Arc::new(std::sync::atomic::AtomicI64::new(super::context::now_ms()));
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(
+        crate::kafka::sink::now_ms(),
+    ));
     let failure: Failure = Arc::default();
     let eos = plan.delivery == crate::spec::Delivery::ExactlyOnce;
     let transactional_id = format!("{}.{}", plan.group_id, opts.instance);
@@ -372,7 +375,7 @@ pub async fn run_pipeline(
             _ = tick.tick() => {
                 shared.poll_producer();
                 if let Some(m) = shared.failure() {
-                    break Err(RuntimeError::Delivery { pipeline: name.clone(), message: m });
+                    break Err(RuntimeError::Delivery { pipeline: name.clone(), failure: m });
                 }
                 shared.commit_state(&consumer, None, CommitMode::Async);
                 if finished(&shared, &opts, &mut ends_sent) {
@@ -428,7 +431,7 @@ pub async fn run_pipeline(
     if let Some(m) = shared.failure() {
         return Err(RuntimeError::Delivery {
             pipeline: name,
-            message: m,
+            failure: m,
         });
     }
     health.set(&plan.name, false);
@@ -619,7 +622,7 @@ fn advance_idle(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) -> Result<(), Run
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut().filter(|t| !t.proc.repartitioned) {
         let (at, wm) = task.last_record;
-        let quiet = super::context::now_ms() - at;
+        let quiet = crate::kafka::sink::now_ms() - at;
         if wm == i64::MIN || quiet < idle {
             continue;
         }
@@ -642,7 +645,7 @@ pub(super) fn send_markers(shared: &Shared, out: &mut Vec<(OutMsg, i64)>, end: b
     if shared.plan.repartition.is_none() {
         return;
     }
-    let now = super::context::now_ms();
+    let now = crate::kafka::sink::now_ms();
     let mut parts = lock(&shared.partitions);
     for task in parts.values_mut().filter(|t| !t.proc.repartitioned) {
         let wm = task.proc.chain.watermark();
@@ -682,7 +685,7 @@ fn derived(
         },
         &msgs,
     );
-    let now = super::context::now_ms();
+    let now = crate::kafka::sink::now_ms();
     out.extend(msgs.into_iter().map(|m| (m, now)));
     Ok(())
 }
@@ -748,7 +751,13 @@ pub(super) fn send_all(shared: &Shared, out: &mut Vec<(OutMsg, i64)>) {
         let sent = client::send_waiting(&shared.producer, rec, || shared.tick_clock());
         if let Err(e) = sent {
             tracing::error!(pipeline = %plan.name, error = %e, %topic, "cannot enqueue record");
-            lock(&shared.failure).get_or_insert(format!("to `{topic}`: {e}"));
+            crate::kafka::sink::fail(
+                &shared.failure,
+                PipelineFailure::Delivery {
+                    topic: topic.to_owned(),
+                    error: e.to_string(),
+                },
+            );
         }
     }
 }

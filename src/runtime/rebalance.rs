@@ -18,10 +18,18 @@ use super::pipeline::{lock, PartitionTask, Shared};
 use super::processor::PartitionProcessor;
 use crate::kafka::changelog;
 use crate::kafka::checkpoint;
+use crate::kafka::sink::{fail, PipelineFailure};
+use crate::metrics::Metrics;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, RebalanceProtocol};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 type PartKey = (Arc<str>, i32);
@@ -73,7 +81,7 @@ impl Shared {
             Ok(c) => c,
             Err(e) => {
                 // Without the checkpoints, state cannot be restored safely.
-                lock(&self.failure).get_or_insert(e.to_string());
+                fail(&self.failure, PipelineFailure::Restore(e.to_string()));
                 HashMap::new()
             }
         };
@@ -104,7 +112,7 @@ impl Shared {
             ) {
                 Ok(records) => records,
                 Err(e) => {
-                    lock(&self.failure).get_or_insert(e.to_string());
+                    fail(&self.failure, PipelineFailure::Restore(e.to_string()));
                     Vec::new()
                 }
             }
@@ -140,7 +148,7 @@ impl Shared {
                 PartitionTask {
                     next_offset: cp.as_ref().map_or(-1, |c| c.offset),
                     seq: cp.as_ref().map_or(0, |c| c.seq),
-                    last_record: (super::context::now_ms(), proc.chain.watermark()),
+                    last_record: (crate::kafka::sink::now_ms(), proc.chain.watermark()),
                     proc,
                     last_checkpoint: cp,
                     marker_sent: i64::MIN,
@@ -192,6 +200,95 @@ impl Shared {
             let _ = self.metrics.watermark_ms.remove_label_values(&labels);
             let _ = self.metrics.watermark_lag.remove_label_values(&labels);
             tracing::info!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, "partition revoked");
+        }
+    }
+}
+
+/// Consumer context of a pipeline.
+pub struct WeirContext {
+    /// The pipeline's shared state (weak: the pipeline owns it).
+    pub shared: Weak<Shared>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Pipeline name.
+    pub pipeline: String,
+}
+
+impl ClientContext for WeirContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(s) = self.shared.upgrade() {
+            if matches!(
+                error.rdkafka_error_code(),
+                Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+            ) {
+                s.brokers_down();
+            }
+        }
+        tracing::warn!(pipeline = %self.pipeline, %error, reason, "consumer error");
+    }
+
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (id, p) in &t.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&self.pipeline, topic, &id.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for WeirContext {
+    fn rebalance(
+        &self,
+        base: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                shared.on_assign(base, tpl);
+                let r = if cooperative {
+                    base.incremental_assign(tpl)
+                } else {
+                    base.assign(tpl)
+                };
+                if let Err(e) = r {
+                    tracing::error!(pipeline = %self.pipeline, error = %e, "assign failed");
+                }
+                self.metrics
+                    .rebalances
+                    .with_label_values(&[&self.pipeline, "assign"])
+                    .inc();
+                shared.set_ready(true);
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                shared.on_revoke(base, tpl);
+                let r = if cooperative {
+                    base.incremental_unassign(tpl)
+                } else {
+                    base.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::error!(pipeline = %self.pipeline, error = %e, "unassign failed");
+                }
+                self.metrics
+                    .rebalances
+                    .with_label_values(&[&self.pipeline, "revoke"])
+                    .inc();
+            }
+            other => {
+                tracing::error!(pipeline = %self.pipeline, error = ?other, "rebalance error");
+                shared.on_revoke(base, tpl);
+                let _ = base.unassign();
+            }
         }
     }
 }
