@@ -19,7 +19,7 @@
 //! Restore, its counterpart, is in [`super::rebalance`]; the record shapes
 //! are the state layer's ([`crate::state`]).
 
-use super::pipeline::{lock, PartitionTask, Shared};
+use super::shared::{lock, PartitionTask, Shared};
 use crate::kafka::changelog;
 use crate::kafka::checkpoint::{self, Checkpoint};
 use crate::kafka::sink::PipelineFailure;
@@ -69,8 +69,8 @@ impl Shared {
         // input would never send the one a crash or a revoke lost, so the
         // windows downstream would never close.
         let mut markers = Vec::new();
-        super::pipeline::send_markers(self, &mut markers, false);
-        super::pipeline::send_all(self, &mut markers);
+        super::route::send_markers(self, &mut markers, false);
+        super::route::send_all(self, &mut markers);
         if self.eos {
             return self.commit_transaction(consumer);
         }

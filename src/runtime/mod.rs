@@ -1,14 +1,18 @@
 //! The runtime: runs each pipeline as a consumer group member, writes its
 //! state to changelogs and checkpoints, restores it, and commits offsets.
 
-pub mod commit;
+mod commit;
 pub mod daemon;
 pub mod output;
 pub mod partitions;
+mod finish;
 pub mod pipeline;
 pub mod processor;
-pub mod rebalance;
+mod rebalance;
 pub mod repartition;
+mod route;
+mod shared;
+mod start;
 pub mod supervisor;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

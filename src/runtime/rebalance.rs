@@ -14,7 +14,7 @@
 //! confirmed and are overwritten at the next commit. Processing resumes at
 //! the checkpoint's offset with its watermark.
 
-use super::pipeline::{lock, PartitionTask, Shared};
+use super::shared::{lock, PartitionTask, Shared};
 use super::processor::PartitionProcessor;
 use crate::kafka::changelog;
 use crate::kafka::checkpoint;
