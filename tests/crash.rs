@@ -652,3 +652,54 @@ fn tansu_shows_aborted_transactions_to_read_committed_readers() {
         "Tansu's read_committed: Kafka would return only the committed record"
     );
 }
+
+/// One deadline bounds a whole shutdown: with the broker gone (kill -9),
+/// an exactly-once pipeline holding open windows cannot commit, and
+/// SIGTERM still ends weir within `shutdown_timeout` (3 s here; each step
+/// of the last commit used to wait a bound of its own), with the reason
+/// in its log when the commit could not be done.
+#[test]
+fn shutdown_with_the_broker_gone_ends_within_shutdown_timeout() {
+    let _one = serialize();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let broker = Broker::kafka(d);
+    broker.create_topic("visits", PARTITIONS);
+    broker::produce_all(&broker, "visits", &visits(2_000, PARTITIONS));
+    let pipeline = d.join("pipeline.yaml");
+    std::fs::write(
+        &pipeline,
+        TUMBLING_PIPELINE.replace("DELIVERY", "exactly_once"),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = write_config(d, &broker.bootstrap(), port, "r0", &pipeline);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("shutdown_timeout: 10s", "shutdown_timeout: 3s");
+    std::fs::write(&config, text).unwrap();
+    let mut weir = start(d, "weir", &config, port);
+    let deadline = Instant::now() + COMPLETE_WITHIN;
+    loop {
+        let m = weir.metrics();
+        if m.sum("weir_records_in_total") >= 2_000 && m.sum("weir_commits_total") > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "input not processed in time");
+        weir.assert_alive();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(broker); // kill -9 of the broker
+    let t = Instant::now();
+    // The bound under test is 3 s; the margin is for a slow machine.
+    let st = weir.terminate(Duration::from_secs(3 + 7));
+    let took = t.elapsed();
+    let log = weir.stderr_tail(400);
+    println!("exit {st} after {took:?}");
+    assert!(
+        st.success()
+            || log.contains("shutdown not done within shutdown_timeout (3s); exiting")
+            || log.contains("transaction failed"),
+        "exit {st} after {took:?}; stderr:\n{log}"
+    );
+}

@@ -179,6 +179,7 @@ async fn dev(
         },
         commit_interval: Duration::from_millis(500),
         shutdown_timeout: Duration::from_secs(10),
+        commit_timeout: Duration::from_secs(10),
         finish_at: (!args.follow).then_some(ends),
         instance: "dev".to_owned(),
     };

@@ -54,10 +54,16 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
         }
         let (tx, _rx) = shutdown_channel();
         let signal_tx = tx.clone();
+        let bound = d.shutdown_timeout.as_duration();
         tokio::spawn(async move {
             termination_signal().await;
             tracing::info!("shutdown requested");
             let _ = signal_tx.send(true);
+            // One deadline bounds the whole shutdown: past it, exit.
+            tokio::time::sleep(bound).await;
+            tracing::error!(shutdown_timeout = ?bound, "shutdown not done within shutdown_timeout; exiting");
+            eprintln!("weir: shutdown not done within shutdown_timeout ({}); exiting", humantime::format_duration(bound));
+            std::process::exit(1);
         });
         let instance = d.instance();
         tracing::info!(%instance, "instance id (exactly_once transactional ids are <group id>.<instance id>)");
@@ -65,6 +71,7 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
             kafka: d.kafka,
             commit_interval: d.commit_interval.as_duration(),
             shutdown_timeout: d.shutdown_timeout.as_duration(),
+            commit_timeout: d.commit_timeout.as_duration(),
             finish_at: None,
             instance,
         };

@@ -28,6 +28,7 @@ use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 type PartKey = (Arc<str>, i32);
 
@@ -71,11 +72,12 @@ impl Shared {
         let mut markers = Vec::new();
         super::route::send_markers(self, &mut markers, false);
         super::route::send_all(self, &mut markers);
+        let until = self.commit_deadline();
         if self.eos {
-            return self.commit_transaction(consumer);
+            return self.commit_transaction(consumer, until);
         }
         self.tick_clock();
-        if let Err(e) = self.producer.flush(self.shutdown_timeout) {
+        if let Err(e) = self.producer.flush(left(until)) {
             tracing::warn!(pipeline = %self.plan.name, error = %e, "outputs not acknowledged yet; commit deferred");
             return false;
         }
@@ -86,11 +88,11 @@ impl Shared {
         if cps.is_empty() {
             return true;
         }
-        if !self.flush_state("changelog") {
+        if !self.flush_state("changelog", until) {
             return false;
         }
         self.send_checkpoints(&cps);
-        if !self.flush_state("checkpoint") {
+        if !self.flush_state("checkpoint", until) {
             return false;
         }
         let mut tpl = TopicPartitionList::new();
@@ -115,7 +117,11 @@ impl Shared {
     /// transaction begins. A failed transaction stops the pipeline: its
     /// state in memory is ahead of what committed, and a restart restores
     /// the committed state.
-    fn commit_transaction<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C) -> bool {
+    fn commit_transaction<C: Consumer<X>, X: ConsumerContext>(
+        &self,
+        consumer: &C,
+        until: Instant,
+    ) -> bool {
         self.tick_clock();
         if self.failure.get().is_some() {
             return false;
@@ -136,9 +142,9 @@ impl Shared {
                             rdkafka::types::RDKafkaErrorCode::InvalidGroupId,
                         ))?;
                 self.producer
-                    .send_offsets_to_transaction(&tpl, &gm, self.shutdown_timeout)?;
+                    .send_offsets_to_transaction(&tpl, &gm, left(until))?;
             }
-            self.producer.commit_transaction(self.shutdown_timeout)?;
+            self.producer.commit_transaction(left(until))?;
             self.producer.begin_transaction()
         })();
         match result {
@@ -312,9 +318,16 @@ impl Shared {
         }
     }
 
-    /// Waits until every queued state record is acknowledged.
-    fn flush_state(&self, what: &str) -> bool {
-        match self.state_producer.flush(self.shutdown_timeout) {
+    /// When the commit that starts now must be done: `commit_timeout` from
+    /// now, or the shutdown's deadline if that comes first.
+    fn commit_deadline(&self) -> Instant {
+        let own = Instant::now() + self.commit_timeout;
+        self.shutdown_deadline.get().map_or(own, |d| own.min(*d))
+    }
+
+    /// Waits until every queued state record is acknowledged, or `until`.
+    fn flush_state(&self, what: &str, until: Instant) -> bool {
+        match self.state_producer.flush(left(until)) {
             Ok(()) if self.failure.get().is_none() => true,
             Ok(()) => false,
             Err(e) => {
@@ -323,4 +336,10 @@ impl Shared {
             }
         }
     }
+}
+
+/// Time left until `until` (zero once passed: a blocking call then only
+/// polls once).
+fn left(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
 }

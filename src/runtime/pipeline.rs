@@ -36,8 +36,12 @@ pub struct RunOptions {
     pub kafka: KafkaConfig,
     /// Checkpoint and commit period.
     pub commit_interval: Duration,
-    /// Bound on draining at revoke and shutdown.
+    /// Bound on the whole shutdown, from the moment it begins: the last
+    /// commit and leaving the group.
     pub shutdown_timeout: Duration,
+    /// Bound on one commit (output flush, state writes, transaction
+    /// commit); a commit not done by then is retried at the next interval.
+    pub commit_timeout: Duration,
     /// `weir dev`: end offsets of the input; when every partition reaches
     /// its end, flush all windows, commit and stop.
     pub finish_at: Option<HashMap<(String, i32), i64>>,
@@ -189,6 +193,10 @@ pub async fn run_pipeline(
             }
         }
     };
+    // From here on, one deadline bounds what is left (the last commit).
+    let _ = shared
+        .shutdown_deadline
+        .set(Instant::now() + opts.shutdown_timeout);
     let result = match result {
         Ok(()) if opts.finish_at.is_some() => flush_windows(&shared, &mut out).map(|()| {
             send_all(&shared, &mut out);

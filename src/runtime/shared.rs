@@ -44,7 +44,11 @@ pub struct Shared {
     pub(super) state_producer: BaseProducer<StateContext>,
     pub(super) clock: Arc<std::sync::atomic::AtomicI64>,
     pub(super) reader_config: ClientConfig,
-    pub(super) shutdown_timeout: Duration,
+    /// Bound on one commit (flushes, transaction commit).
+    pub(super) commit_timeout: Duration,
+    /// Set when the shutdown begins: `shutdown_timeout` from then bounds
+    /// everything that is left (the last commit, leaving the group).
+    pub(super) shutdown_deadline: std::sync::OnceLock<std::time::Instant>,
     pub(super) counters: PipelineCounters,
     /// The first delivery or state failure; the pipeline stops on it.
     pub(super) failure: Failure,

@@ -23,9 +23,16 @@ pub struct DaemonConfig {
     /// How often offsets and checkpoints are committed.
     #[serde(default = "default_commit_interval")]
     pub commit_interval: DurationMs,
-    /// Upper bound on a graceful shutdown.
+    /// Upper bound on a whole graceful shutdown, from the signal to the
+    /// exit (the last commit of every pipeline, leaving the groups); a
+    /// shutdown not done by then exits with code 1.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: DurationMs,
+    /// Upper bound on one commit (flushing outputs, writing state,
+    /// committing the transaction); one not done by then is retried at the
+    /// next `commit_interval`.
+    #[serde(default = "default_commit_timeout")]
+    pub commit_timeout: DurationMs,
     /// Name of this instance: with `delivery: exactly_once` the
     /// transactional id is `<group id>.<instance_id>`, so it must be unique
     /// among the running instances; a restart under the same name fences
@@ -67,6 +74,10 @@ pub fn default_instance_id() -> String {
 
 fn default_commit_interval() -> DurationMs {
     DurationMs(1_000)
+}
+
+fn default_commit_timeout() -> DurationMs {
+    DurationMs(10_000)
 }
 
 fn default_shutdown_timeout() -> DurationMs {

@@ -110,6 +110,7 @@ pub fn options(b: &Embedded, finish_at: Option<HashMap<(String, i32), i64>>) -> 
         },
         commit_interval: Duration::from_millis(200),
         shutdown_timeout: Duration::from_secs(10),
+        commit_timeout: Duration::from_secs(10),
         finish_at,
         instance: "test".to_owned(),
     }
