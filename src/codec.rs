@@ -2,7 +2,7 @@
 //! encoding records back into bytes.
 
 use crate::expr::JsonPath;
-use crate::record::{Origin, Record};
+use crate::record::{LazyObject, Origin, Record};
 use crate::spec::{Format, TimeUnit};
 use serde_json::Value;
 use std::sync::Arc;
@@ -77,8 +77,17 @@ impl Decoder {
     /// # Errors
     /// [`DecodeError`] for an undecodable payload or key.
     pub fn decode(&self, msg: RawMessage<'_>, origin: Origin) -> Result<Record, DecodeError> {
-        let (value, raw_bytes) = decode_payload(self.format, msg.payload)
-            .map_err(|(format, detail)| DecodeError::Payload { format, detail })?;
+        // A JSON object stays undecoded: stages decode the fields they read.
+        let lazy = match (self.format, msg.payload) {
+            (Format::Json, Some(b)) => LazyObject::parse(b).map(Arc::new),
+            _ => None,
+        };
+        let (value, raw_bytes) = if lazy.is_some() {
+            (Value::Null, None)
+        } else {
+            decode_payload(self.format, msg.payload)
+                .map_err(|(format, detail)| DecodeError::Payload { format, detail })?
+        };
         let (key, _) = match msg.key {
             None => (Value::Null, None),
             Some(k) => decode_payload(self.key_format, Some(k))
@@ -93,7 +102,7 @@ impl Decoder {
         };
         let (event_time, time_error) = match &self.event_time {
             EventTime::KafkaTimestamp => (msg.timestamp, None),
-            EventTime::Path(p, unit) => match event_time_at(p, *unit, &value) {
+            EventTime::Path(p, unit) => match event_time_in(p, *unit, &value, lazy.as_deref()) {
                 Ok(t) => (t, None),
                 Err(e) => (msg.timestamp, Some(Arc::from(e.to_string()))),
             },
@@ -107,7 +116,32 @@ impl Decoder {
             event_time,
             time_error,
             origin,
+            lazy,
         })
+    }
+}
+
+/// [`event_time_at`] in `value`, or in the lazy payload when there is one
+/// (decoding only the field a member-name path starts with).
+fn event_time_in(
+    p: &JsonPath,
+    unit: TimeUnit,
+    value: &Value,
+    lazy: Option<&LazyObject>,
+) -> Result<i64, DecodeError> {
+    let Some(l) = lazy else {
+        return event_time_at(p, unit, value);
+    };
+    match p.names() {
+        Some([first, rest @ ..]) => {
+            let top = l.get(first);
+            let mut cur = top.as_ref();
+            for n in rest {
+                cur = cur.and_then(|c| c.as_object()?.get(n));
+            }
+            event_time_found(p, unit, cur)
+        }
+        _ => event_time_at(p, unit, l.value()),
     }
 }
 
@@ -129,6 +163,14 @@ fn decode_payload(format: Format, bytes: Option<&[u8]>) -> Result<Decoded, (&'st
 }
 
 fn event_time_at(p: &JsonPath, unit: TimeUnit, v: &Value) -> Result<i64, DecodeError> {
+    event_time_found(p, unit, p.first(v))
+}
+
+fn event_time_found(
+    p: &JsonPath,
+    unit: TimeUnit,
+    found: Option<&Value>,
+) -> Result<i64, DecodeError> {
     let expected = match unit {
         TimeUnit::Rfc3339 => "an RFC 3339 timestamp string",
         _ => "a number",
@@ -138,7 +180,7 @@ fn event_time_at(p: &JsonPath, unit: TimeUnit, v: &Value) -> Result<i64, DecodeE
         found,
         expected,
     };
-    let found = p.first(v).ok_or_else(|| err("missing".into()))?;
+    let found = found.ok_or_else(|| err("missing".into()))?;
     match (unit, found) {
         (TimeUnit::Rfc3339, Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
@@ -172,6 +214,9 @@ fn event_time_at(p: &JsonPath, unit: TimeUnit, v: &Value) -> Result<i64, DecodeE
 /// Encodes a record's payload for a sink: JSON for `json`; the string itself
 /// (or JSON for non-strings) for `text`; the original bytes for `bytes`.
 pub fn encode_value(rec: &Record, format: Format) -> Vec<u8> {
+    if let Some(l) = &rec.lazy {
+        return serde_json::to_vec(l.value()).unwrap_or_default();
+    }
     if let Some(b) = &rec.raw_bytes {
         if format == Format::Bytes || rec.value.is_null() {
             return b.to_vec();

@@ -1,7 +1,10 @@
-//! The record that flows through a pipeline's stages.
+//! The record that flows through a pipeline's stages, and [`LazyObject`]:
+//! a JSON object payload kept as its bytes with an index of its top-level
+//! fields, so that stages parse only the fields they read.
 
 use serde_json::Value;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 /// Where a record came from: the coordinates of its source record. Records
 /// derived from it (transformed, keyed, routed to sinks) keep the same origin
@@ -17,11 +20,17 @@ pub struct Origin {
 }
 
 /// A decoded record.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// A JSON object payload may stay undecoded: then [`Record::lazy`] holds its
+/// bytes and field index, and [`Record::value`] (the field) is `Null` until
+/// [`Record::materialize`]. Read the payload with [`Record::json`], which
+/// works for both forms.
+#[derive(Debug, Clone)]
 pub struct Record {
     /// Decoded key; `Null` when the record has none.
     pub key: Value,
-    /// Decoded payload (`Null` for `format: bytes`, see `raw_bytes`).
+    /// Decoded payload (`Null` for `format: bytes`, see `raw_bytes`; `Null`
+    /// while `lazy` holds it).
     pub value: Value,
     /// The payload for `format: bytes`, passed through unchanged.
     pub raw_bytes: Option<Arc<[u8]>>,
@@ -37,6 +46,23 @@ pub struct Record {
     pub time_error: Option<Arc<str>>,
     /// Source coordinates.
     pub origin: Origin,
+    /// The JSON object payload, not yet decoded (see the type's doc).
+    pub lazy: Option<Arc<LazyObject>>,
+}
+
+impl PartialEq for Record {
+    /// Equal when every field is, comparing payloads by their JSON value
+    /// whichever form they are in.
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.json() == other.json()
+            && self.raw_bytes == other.raw_bytes
+            && self.headers == other.headers
+            && self.timestamp == other.timestamp
+            && self.event_time == other.event_time
+            && self.time_error == other.time_error
+            && self.origin == other.origin
+    }
 }
 
 impl Record {
@@ -52,6 +78,401 @@ impl Record {
             event_time: 0,
             time_error: None,
             origin: Origin::default(),
+            lazy: None,
         }
+    }
+
+    /// The payload as JSON, decoding a lazy payload once (and keeping the
+    /// result) when it is first asked for whole.
+    pub fn json(&self) -> &Value {
+        match &self.lazy {
+            Some(l) => l.value(),
+            None => &self.value,
+        }
+    }
+
+    /// Decodes a lazy payload into [`Record::value`]; a no-op otherwise.
+    pub fn materialize(&mut self) {
+        if let Some(l) = self.lazy.take() {
+            self.value = match Arc::try_unwrap(l) {
+                Ok(l) => l.into_value(),
+                Err(shared) => shared.value().clone(),
+            };
+        }
+    }
+}
+
+/// Nesting deeper than this is left to `serde_json` (its limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// A JSON object payload as its bytes and the byte ranges of its top-level
+/// fields, in order. Built only for payloads that `serde_json` would read
+/// as the same object ([`LazyObject::parse`] is conservative: anything
+/// unusual is left to `serde_json`), so decoding a field on its own gives
+/// what decoding the whole payload would.
+#[derive(Debug)]
+pub struct LazyObject {
+    bytes: Box<[u8]>,
+    /// (key, value) byte ranges; keys have no escapes and are unique.
+    fields: Vec<(Range<u32>, Range<u32>)>,
+    whole: OnceLock<Value>,
+}
+
+impl LazyObject {
+    /// Indexes `bytes` when they are a JSON object that needs no decoding to
+    /// index: valid UTF-8, keys without escapes and unique, strings without
+    /// `\u` escapes, numbers in range, nesting within limits. `None`
+    /// otherwise (decode it with `serde_json`, which also gives the exact
+    /// error for invalid JSON).
+    pub fn parse(bytes: &[u8]) -> Option<LazyObject> {
+        if bytes.len() >= u32::MAX as usize || std::str::from_utf8(bytes).is_err() {
+            return None;
+        }
+        let mut s = Scanner { b: bytes, i: 0 };
+        s.ws();
+        if s.peek()? != b'{' {
+            return None;
+        }
+        s.i += 1;
+        let mut fields: Vec<(Range<u32>, Range<u32>)> = Vec::with_capacity(8);
+        s.ws();
+        if s.peek()? == b'}' {
+            s.i += 1;
+        } else {
+            loop {
+                s.ws();
+                let key = s.string(true)?;
+                let k = &bytes[key.start + 1..key.end - 1];
+                if fields
+                    .iter()
+                    .any(|(r, _)| &bytes[r.start as usize..r.end as usize] == k)
+                {
+                    return None;
+                }
+                s.ws();
+                if s.peek()? != b':' {
+                    return None;
+                }
+                s.i += 1;
+                s.ws();
+                let start = s.i;
+                s.value(1)?;
+                fields.push((
+                    (key.start + 1) as u32..(key.end - 1) as u32,
+                    start as u32..s.i as u32,
+                ));
+                s.ws();
+                match s.peek()? {
+                    b',' => s.i += 1,
+                    b'}' => {
+                        s.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        s.ws();
+        if s.i != bytes.len() {
+            return None;
+        }
+        Some(LazyObject {
+            bytes: bytes.into(),
+            fields,
+            whole: OnceLock::new(),
+        })
+    }
+
+    /// The payload bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The raw JSON text of the top-level field `name`, if present.
+    pub fn raw(&self, name: &str) -> Option<&[u8]> {
+        let b = &*self.bytes;
+        self.fields
+            .iter()
+            .find(|(k, _)| &b[k.start as usize..k.end as usize] == name.as_bytes())
+            .map(|(_, v)| &b[v.start as usize..v.end as usize])
+    }
+
+    /// Whether the top-level field `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// Top-level fields in order: (name, raw JSON text).
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        let b = &*self.bytes;
+        self.fields.iter().map(move |(k, v)| {
+            (
+                // Checked UTF-8 in `parse`; key ranges sit between quotes.
+                std::str::from_utf8(&b[k.start as usize..k.end as usize]).unwrap_or_default(),
+                &b[v.start as usize..v.end as usize],
+            )
+        })
+    }
+
+    /// The top-level field `name`, decoded.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        if let Some(Value::Object(o)) = self.whole.get() {
+            return o.get(name).cloned();
+        }
+        self.raw(name).map(decode_raw)
+    }
+
+    /// The whole payload, decoded once.
+    pub fn value(&self) -> &Value {
+        self.whole.get_or_init(|| {
+            serde_json::from_slice(&self.bytes).expect("a LazyObject is valid JSON")
+        })
+    }
+
+    /// The whole payload, decoded.
+    pub fn into_value(self) -> Value {
+        match self.whole.into_inner() {
+            Some(v) => v,
+            None => serde_json::from_slice(&self.bytes).expect("a LazyObject is valid JSON"),
+        }
+    }
+}
+
+/// Decodes one field's raw JSON text (checked by [`LazyObject::parse`]).
+pub fn decode_raw(raw: &[u8]) -> Value {
+    match raw.first() {
+        Some(b'"') if !raw.contains(&b'\\') => Value::String(
+            std::str::from_utf8(&raw[1..raw.len() - 1])
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        _ => serde_json::from_slice(raw).expect("a LazyObject field is valid JSON"),
+    }
+}
+
+/// A validating scanner over JSON text; every method returns `None` for
+/// anything it does not accept.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// A string starting at the quote; its range, quotes included. `key`
+    /// refuses any escape, values refuse `\u`.
+    fn string(&mut self, key: bool) -> Option<Range<usize>> {
+        let start = self.i;
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.i += 1;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(start..self.i);
+                }
+                b'\\' if !key => {
+                    match self.b.get(self.i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        _ => return None,
+                    }
+                    self.i += 2;
+                }
+                c if c < 0x20 || c == b'\\' => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let s = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - s
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        let n = self.digits();
+        if n == 0 || (n > 1 && self.b[int_start] == b'0') || n > 300 {
+            return None;
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+            float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+            float = true;
+        }
+        if float {
+            // Out of range is an error for serde_json: leave it the case.
+            let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+            let f: f64 = text.parse().ok()?;
+            if !f.is_finite() || f.abs() > 1e300 || self.i - start > 300 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + word.len())? == word {
+            self.i += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string(false).map(|_| ()),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.string(false)?;
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_what_serde_json_reads_the_same() {
+        for ok in [
+            r#"{"a": 1, "b": "x\n", "c": [1, {"d": null}], "e": -2.5e3, "f": true}"#,
+            r#" {} "#,
+            r#"{"u":"é","n":{"x":{"y":[]}}}"#,
+        ] {
+            let l = LazyObject::parse(ok.as_bytes()).expect(ok);
+            let whole: Value = serde_json::from_str(ok).unwrap();
+            let o = whole.as_object().unwrap();
+            let got: Vec<(String, Value)> = l
+                .fields()
+                .map(|(k, v)| (k.to_owned(), decode_raw(v)))
+                .collect();
+            let want: Vec<(String, Value)> =
+                o.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(got, want, "{ok}");
+            assert_eq!(l.value(), &whole);
+        }
+    }
+
+    #[test]
+    fn leaves_the_unusual_to_serde_json() {
+        for odd in [
+            "[1]",
+            "{oops",
+            r#"{"a": 1,}"#,
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"a\"b": 1}"#,
+            r#"{"a": "\u00e9"}"#,
+            r#"{"a": 01}"#,
+            r#"{"a": 1e999}"#,
+            r#"{"a": 1} x"#,
+            "{\"a\": \"\t\"}",
+            r#"{"a": tru}"#,
+            r#"{"a": 1."#,
+        ] {
+            assert!(LazyObject::parse(odd.as_bytes()).is_none(), "{odd}");
+        }
+        assert!(LazyObject::parse(b"{\"a\": \"\xff\"}").is_none());
+    }
+
+    #[test]
+    fn records_compare_by_json_value() {
+        let b = br#"{"a": 1}"#;
+        let mut lazy = Record::new(Value::Null, Value::Null);
+        lazy.lazy = Some(Arc::new(LazyObject::parse(b).unwrap()));
+        let eager = Record::new(Value::Null, serde_json::json!({"a": 1}));
+        assert_eq!(lazy, eager);
+        lazy.materialize();
+        assert!(lazy.lazy.is_none());
+        assert_eq!(lazy.value, eager.value);
     }
 }

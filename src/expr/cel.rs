@@ -11,7 +11,8 @@
 //! 20-field record per evaluation would dominate the cost).
 
 use super::convert::{json_fields_to_cel, json_to_cel};
-use crate::record::Record;
+use super::native::Native;
+use crate::record::{LazyObject, Record};
 use cel::common::ast::Expr;
 use cel::{Context, Env, IdedExpr, Program, Value as Cel};
 use std::collections::BTreeSet;
@@ -110,11 +111,19 @@ impl CelEnv {
                 names,
             }
         };
+        let native = uses
+            .variables
+            .iter()
+            .all(|v| v == "value")
+            .then(|| Native::compile(program.expression()))
+            .flatten()
+            .map(Arc::new);
         Ok(CelExpr {
             source: source.to_owned(),
             program: Arc::new(program),
             value,
             vars: uses.variables.into_iter().collect(),
+            native,
         })
     }
 
@@ -254,6 +263,8 @@ pub struct CelExpr {
     program: Arc<Program>,
     value: ValueUse,
     vars: Vec<String>,
+    /// The native form ([`super::native`]) when the expression has one.
+    native: Option<Arc<Native>>,
 }
 
 /// A record-level failure of an expression: a type error, a missing field, a
@@ -265,6 +276,49 @@ pub struct ExprError {
     pub expr: String,
     /// What went wrong.
     pub message: String,
+}
+
+/// What kind of failure an [`ExprError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExprErrorKind {
+    /// A map (a record's payload or a field of it) lacks the key read:
+    /// `No such key: <key>`. SQL-like aggregates treat it as null.
+    MissingKey,
+    /// Anything else: a type error, an overflow, a non-bool predicate.
+    Other,
+}
+
+/// The message prefix the `cel` crate gives a missing key; the only place
+/// that knows the text.
+const MISSING_KEY: &str = "No such key: ";
+
+impl ExprError {
+    /// An error of `expr` with `message`.
+    pub fn new(expr: impl Into<String>, message: impl Into<String>) -> Self {
+        ExprError {
+            expr: expr.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The error CEL gives when `expr` reads `key` of a map that lacks it.
+    pub fn missing_key(expr: impl Into<String>, key: &str) -> Self {
+        Self::new(expr, format!("{MISSING_KEY}{key}"))
+    }
+
+    /// The kind of this error.
+    pub fn kind(&self) -> ExprErrorKind {
+        if self.message.starts_with(MISSING_KEY) {
+            ExprErrorKind::MissingKey
+        } else {
+            ExprErrorKind::Other
+        }
+    }
+
+    /// Whether the expression read a key its map lacks (`No such key: …`).
+    pub fn is_missing_key(&self) -> bool {
+        self.kind() == ExprErrorKind::MissingKey
+    }
 }
 
 /// Binds each of `names` of the object `v` as the variable `value.<name>`;
@@ -288,7 +342,53 @@ fn bind_fields(
     true
 }
 
+/// [`bind_fields`] for a lazy payload: decodes only the named fields.
+fn bind_lazy_fields(
+    ctx: &mut Context<'_, 'static>,
+    l: &LazyObject,
+    names: &[String],
+    qualified: &[String],
+) -> bool {
+    let mut raws = Vec::with_capacity(names.len());
+    for n in names {
+        match l.raw(n) {
+            Some(r) => raws.push(r),
+            None => return false,
+        }
+    }
+    for (raw, q) in raws.into_iter().zip(qualified) {
+        ctx.add_variable_from_value(q.as_str(), raw_to_cel(raw));
+    }
+    true
+}
+
+/// A CEL map of the `names` fields a lazy payload has.
+fn lazy_fields_to_cel(l: &LazyObject, names: &[String]) -> Cel {
+    let map = names
+        .iter()
+        .filter_map(|n| {
+            l.raw(n).map(|r| {
+                (
+                    cel::objects::Key::String(Arc::new(n.clone())),
+                    raw_to_cel(r),
+                )
+            })
+        })
+        .collect();
+    Cel::Map(cel::objects::Map { map: Arc::new(map) })
+}
+
+/// One field's raw JSON text as CEL, as [`json_to_cel`] of its decoded value.
+fn raw_to_cel(raw: &[u8]) -> Cel {
+    json_to_cel(&crate::record::decode_raw(raw))
+}
+
 impl CelExpr {
+    /// The parsed expression.
+    pub fn ast(&self) -> &IdedExpr {
+        self.program.expression()
+    }
+
     /// The source text.
     pub fn source(&self) -> &str {
         &self.source
@@ -302,16 +402,29 @@ impl CelExpr {
         let mut ctx = root.new_inner_scope();
         for v in &self.vars {
             let val = match v.as_str() {
-                "value" => match (&self.value, &rec.raw_bytes) {
-                    (_, Some(b)) => Cel::Bytes(Arc::new(b.to_vec())),
+                "value" => match (&self.value, &rec.raw_bytes, &rec.lazy) {
+                    (_, Some(b), _) => Cel::Bytes(Arc::new(b.to_vec())),
                     (
                         ValueUse::Fields {
                             names,
                             qualified: Some(q),
                         },
                         None,
+                        Some(l),
+                    ) if bind_lazy_fields(&mut ctx, l, names, q) => continue,
+                    (ValueUse::Fields { names, .. }, None, Some(l)) => lazy_fields_to_cel(l, names),
+                    (_, None, Some(l)) => json_to_cel(l.value()),
+                    (
+                        ValueUse::Fields {
+                            names,
+                            qualified: Some(q),
+                        },
+                        None,
+                        None,
                     ) if bind_fields(&mut ctx, &rec.value, names, q) => continue,
-                    (ValueUse::Fields { names, .. }, None) => json_fields_to_cel(&rec.value, names),
+                    (ValueUse::Fields { names, .. }, None, None) => {
+                        json_fields_to_cel(&rec.value, names)
+                    }
                     _ => json_to_cel(&rec.value),
                 },
                 "key" => json_to_cel(&rec.key),
@@ -338,10 +451,9 @@ impl CelExpr {
             };
             ctx.add_variable_from_value(v.as_str(), val);
         }
-        self.program.execute(&ctx).map_err(|e| ExprError {
-            expr: self.source.clone(),
-            message: e.to_string(),
-        })
+        self.program
+            .execute(&ctx)
+            .map_err(|e| ExprError::new(self.source.as_str(), e.to_string()))
     }
 
     /// Evaluates to a JSON value (for keys and `set` fields).
@@ -349,6 +461,21 @@ impl CelExpr {
     /// # Errors
     /// [`ExprError`] when evaluation fails or the result has no JSON form.
     pub fn eval_json(
+        &self,
+        root: &Context<'static, 'static>,
+        rec: &Record,
+    ) -> Result<serde_json::Value, ExprError> {
+        if let Some(j) = self.native.as_ref().and_then(|n| n.eval_json(rec)) {
+            return Ok(j);
+        }
+        self.eval_json_cel(root, rec)
+    }
+
+    /// [`CelExpr::eval_json`] by the CEL program alone, never natively.
+    ///
+    /// # Errors
+    /// As [`CelExpr::eval_json`].
+    pub fn eval_json_cel(
         &self,
         root: &Context<'static, 'static>,
         rec: &Record,
@@ -369,6 +496,9 @@ impl CelExpr {
         root: &Context<'static, 'static>,
         rec: &Record,
     ) -> Result<bool, ExprError> {
+        if let Some(b) = self.native.as_ref().and_then(|n| n.eval_bool(rec)) {
+            return Ok(b);
+        }
         match self.eval(root, rec)? {
             Cel::Bool(b) => Ok(b),
             other => Err(ExprError {

@@ -3,7 +3,8 @@
 
 pub mod cel;
 pub mod convert;
+pub mod native;
 pub mod path;
 
-pub use self::cel::{CelEnv, CelExpr, ExprError};
+pub use self::cel::{CelEnv, CelExpr, ExprError, ExprErrorKind};
 pub use self::path::JsonPath;

@@ -58,6 +58,19 @@ impl JsonPath {
         &self.source
     }
 
+    /// The member names when the path is a plain chain of them (`$.a.b`).
+    pub fn names(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    /// The field name when the path is a single top-level member (`$.a`).
+    pub fn top_field(&self) -> Option<&str> {
+        match self.names.as_deref() {
+            Some([n]) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The first value the path selects in `v`, if any.
     pub fn first<'a>(&self, v: &'a Value) -> Option<&'a Value> {
         if let Some(names) = &self.names {

@@ -12,7 +12,8 @@ pub struct KeyBy {
 }
 
 impl KeyBy {
-    /// Sets `rec.key`.
+    /// Sets `rec.key`. A lazy payload is decoded: what follows a `key_by`
+    /// (the repartition topic) reads `rec.value` whole.
     ///
     /// # Errors
     /// [`ExprError`] when the expression fails or its result has no JSON form.
@@ -22,6 +23,7 @@ impl KeyBy {
         rec: &mut Record,
     ) -> Result<(), ExprError> {
         rec.key = self.key.eval_json(root, rec)?;
+        rec.materialize();
         Ok(())
     }
 }

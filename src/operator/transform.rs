@@ -2,7 +2,7 @@
 //! that order (DESIGN.md §2).
 
 use crate::expr::{CelExpr, ExprError, JsonPath};
-use crate::record::Record;
+use crate::record::{decode_raw, Record};
 use cel::Context;
 use serde_json::{Map, Value};
 
@@ -30,7 +30,8 @@ impl Transform {
         root: &Context<'static, 'static>,
         rec: &mut Record,
     ) -> Result<(), ExprError> {
-        if !self.select.is_empty() {
+        let selected = rec.lazy.is_some() && self.decode_lazy(rec);
+        if !self.select.is_empty() && !selected {
             let mut out = Value::Object(Map::new());
             for p in &self.select {
                 p.select_into(&rec.value, &mut out);
@@ -60,6 +61,29 @@ impl Transform {
             p.remove_all(&mut rec.value);
         }
         Ok(())
+    }
+
+    /// Turns a lazy payload into `rec.value`. When `select` names only
+    /// top-level fields, that is the selection itself, decoding just the
+    /// selected fields (what `select_into` would copy, in the same order);
+    /// Otherwise the whole payload is decoded. True when the selection is done.
+    fn decode_lazy(&self, rec: &mut Record) -> bool {
+        let simple = !self.select.is_empty() && self.select.iter().all(|p| p.top_field().is_some());
+        if !simple {
+            rec.materialize();
+            return false;
+        }
+        let Some(l) = rec.lazy.take() else {
+            return false;
+        };
+        let mut out = Map::with_capacity(self.select.len() + self.set.len());
+        for name in self.select.iter().filter_map(JsonPath::top_field) {
+            if let Some(raw) = l.raw(name) {
+                out.insert(name.to_owned(), decode_raw(raw));
+            }
+        }
+        rec.value = Value::Object(out);
+        true
     }
 }
 
