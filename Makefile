@@ -57,8 +57,9 @@ tansu:
 kafka:
 	@scripts/kafka.sh
 
-## bench: weir against a raw rdkafka loop, hand-written serde_json, Kafka Streams and Flink on Apache Kafka (WEIR_BENCH_BROKER=tansu: on Tansu), 1M records (tests/bench/); report in target/bench/results.md
+## bench: weir against a raw rdkafka loop, hand-written serde_json, a hand-written window program, Kafka Streams and Flink on Apache Kafka (WEIR_BENCH_BROKER=tansu: on Tansu), 1M records (tests/bench/), report in target/bench/results.md; then the engine alone, no Kafka (benches/engine.rs, criterion)
 bench: venv
 	$(CARGO) build --release --bins
 	scripts/bench-peers.sh
 	WEIR_KAFKA="$$(scripts/kafka.sh path)" WEIR_TANSU="$$(scripts/tansu.sh path)" $(CARGO) bench --bench pipeline
+	$(CARGO) bench --bench engine -- --measurement-time 5 --warm-up-time 1

@@ -56,7 +56,7 @@ pub struct RoleArgs {
 
 impl RoleArgs {
     /// Parses `--key=value` arguments.
-    fn parse(args: &[String]) -> Result<RoleArgs, String> {
+    pub fn parse(args: &[String]) -> Result<RoleArgs, String> {
         let get = |k: &str| {
             args.iter()
                 .find_map(|a| a.strip_prefix(&format!("--{k}=")))
@@ -92,6 +92,8 @@ pub fn role_main(role: &str, args: &[String]) -> i32 {
     let map: MapFn = match role {
         "raw" => crate::raw::map,
         "handwritten" => crate::handwritten::map,
+        // Not a map over records: a loop of its own.
+        "window" => return crate::window_ceiling::role_main(args),
         other => {
             eprintln!("bench: unknown role {other:?}");
             return 2;
@@ -108,7 +110,7 @@ pub fn role_main(role: &str, args: &[String]) -> i32 {
 
 /// Consumer settings: weir's consumer defaults, but with the auto commit
 /// doing the committing (of explicitly stored offsets only).
-fn consumer_config(a: &RoleArgs) -> ClientConfig {
+pub fn consumer_config(a: &RoleArgs) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &a.bootstrap)
         .set("group.id", &a.group)
@@ -123,7 +125,7 @@ fn consumer_config(a: &RoleArgs) -> ClientConfig {
 }
 
 /// Producer settings: weir's producer defaults.
-fn producer_config(a: &RoleArgs) -> ClientConfig {
+pub fn producer_config(a: &RoleArgs) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &a.bootstrap)
         .set("enable.idempotence", "true")

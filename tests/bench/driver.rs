@@ -64,7 +64,7 @@ struct Contender {
     peer: bool,
 }
 
-const CONTENDERS: [Contender; 13] = [
+const CONTENDERS: [Contender; 14] = [
     Contender {
         label: "(1) raw rdkafka loop",
         how: How::Role { role: "raw" },
@@ -251,7 +251,22 @@ const CONTENDERS: [Contender; 13] = [
         peer: true,
         windowed: true,
     },
+    Contender {
+        label: "(14) hand-written window ceiling",
+        how: How::Role { role: "window" },
+        topic: "bench-out-window-ceiling",
+        group: "bench-window-ceiling",
+        filtered: false,
+        baseline: None,
+        reference: true,
+        eos: false,
+        peer: false,
+        windowed: true,
+    },
 ];
+
+/// Row of the hand-written window ceiling (14).
+const CEILING_ROW: usize = 13;
 
 /// weir's rows against the peers', per job.
 const PEER_JOBS: [PeerJob; 3] = [
@@ -272,6 +287,10 @@ const PEER_JOBS: [PeerJob; 3] = [
     },
 ];
 
+/// weir's window jobs (5), (6) against the window ceiling (14): (weir row,
+/// ceiling row).
+const CEILING_JOBS: &[(usize, usize)] = &[(4, CEILING_ROW), (5, CEILING_ROW)];
+
 /// Row of the 100k open windows run.
 const OPEN_WINDOWS_ROW: usize = 6;
 /// Peak RSS goal of 100k open windows, MB.
@@ -279,42 +298,71 @@ const OPEN_WINDOWS_RSS_MB: f64 = 100.0;
 /// Restore goal for 100k windows, s.
 const RESTORE_SECONDS: f64 = 5.0;
 
-/// weir against (1) and (2): throughput at least, CPU per record at most.
-const GOALS: [Goal; 6] = [
+/// weir against (1), (2), (5) and the window ceiling (14): throughput at
+/// least, CPU per record at most.
+const GOALS: [Goal; 8] = [
     Goal {
         row: 2,
         throughput: true,
         limit: 0.9,
+        against: None,
     },
     Goal {
         row: 2,
         throughput: false,
         limit: 1.2,
+        against: None,
     },
     Goal {
         row: 3,
         throughput: true,
         limit: 0.9,
+        against: None,
     },
     Goal {
         row: 3,
         throughput: false,
         limit: 1.5,
+        against: None,
     },
     Goal {
         row: 4,
         throughput: true,
         limit: 0.8,
+        against: None,
     },
     Goal {
         row: 5,
         throughput: true,
         limit: 0.5,
+        against: None,
+    },
+    Goal {
+        row: 4,
+        throughput: true,
+        limit: 0.4,
+        against: Some(CEILING_ROW),
+    },
+    Goal {
+        row: 5,
+        throughput: true,
+        limit: 0.4,
+        against: Some(CEILING_ROW),
     },
 ];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the
+/// repository when not absolute) or `target/`, where `make bench` built
+/// `release/weir`.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => repo().join(d),
+        _ => repo().join("target"),
+    }
 }
 
 /// Input record count: `WEIR_BENCH_RECORDS` or 1,000,000.
@@ -330,10 +378,10 @@ fn records() -> u64 {
 pub fn run() -> i32 {
     let t_start = Instant::now();
     let n = records();
-    let weir_bin = repo().join("target/release/weir");
+    let weir_bin = target_dir().join("release/weir");
     if !weir_bin.is_file() {
         eprintln!(
-            "bench: {} is missing; build it with `cargo build --release --bins` (`make bench` does)",
+            "bench: {} is missing; build it with `cargo build --release --bins` (`make bench` does, into CARGO_TARGET_DIR when set)",
             weir_bin.display()
         );
         return 1;
@@ -477,6 +525,7 @@ pub fn run() -> i32 {
         produce: produce_line,
         rows: &rows,
         peer_jobs: &PEER_JOBS,
+        ceiling: CEILING_JOBS,
         goals: &GOALS,
         extra_goals: &extra,
         checks: &checks,
@@ -678,8 +727,9 @@ fn context_lines(weir_bin: &Path) -> Vec<String> {
     if let (Some(b), Some(s)) = (bin_time, newest_mtime(&repo().join("src"))) {
         if s > b {
             lines.push(format!(
-                "WARNING: a file under src/ is {:.0} s newer than target/release/weir: the binary measured may not be the current source",
-                s.duration_since(b).unwrap_or_default().as_secs_f64()
+                "WARNING: a file under src/ is {:.0} s newer than {}: the binary measured may not be the current source",
+                s.duration_since(b).unwrap_or_default().as_secs_f64(),
+                weir_bin.display()
             ));
         }
     }

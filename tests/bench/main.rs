@@ -16,6 +16,9 @@
 //!    `tumbling-count-eos.yaml`, `open-windows.yaml`),
 //! 8. –13. the Java peers ([`peers`], `tests/bench/peers/`): Kafka Streams
 //!    and Flink doing (4), (5) and (6)'s jobs,
+//! 14. a hand-written single-process window program ([`window_ceiling`]):
+//!     (5)'s counts with one consumer, in memory, no repartition, no
+//!     durable state: the ceiling for (5) and (6),
 //!
 //! then every output topic is read back and checked (exact ids, or the
 //! batch reference of the window counts: [`windows`]). Throughput, CPU per
@@ -24,11 +27,13 @@
 //! Kafka Streams and Flink per job.
 //!
 //! The binary has three modes, chosen by its arguments:
-//! - `--role=raw|handwritten …`: one contender process; the bench re-executes
-//!   itself (`std::env::current_exe()`) this way for (1) and (2);
+//! - `--role=raw|handwritten|window …`: one contender process; the bench
+//!   re-executes itself (`std::env::current_exe()`) this way for (1), (2)
+//!   and (14);
 //! - `--bench` (what `cargo bench` passes): the benchmark; needs `WEIR_KAFKA`
-//!   (or `.kafka/libs`), `target/release/weir` and the peers built by
-//!   `scripts/bench-peers.sh` (`make bench` provides all three);
+//!   (or `.kafka/libs`), `target/release/weir` (under `CARGO_TARGET_DIR`
+//!   when set) and the peers built by `scripts/bench-peers.sh` (`make bench`
+//!   provides all three);
 //! - anything else (`cargo test --all-targets` runs every bench target as a
 //!   test): prints one line and exits 0 (no broker, Java or Maven needed).
 //!
@@ -46,9 +51,11 @@ mod handwritten;
 mod measure;
 mod peers;
 mod raw;
+mod records;
 mod report;
 mod verify;
 mod weir;
+mod window_ceiling;
 mod windows;
 
 fn main() {

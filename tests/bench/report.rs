@@ -16,6 +16,9 @@ pub struct Report<'a> {
     pub rows: &'a [Row],
     /// weir against the peers, per job.
     pub peer_jobs: &'a [PeerJob],
+    /// weir's window jobs against the hand-written window ceiling:
+    /// (weir row, ceiling row).
+    pub ceiling: &'a [(usize, usize)],
     /// weir's goals.
     pub goals: &'a [Goal],
     /// Goal lines that are not ratios (memory, restore time).
@@ -46,6 +49,16 @@ impl Report<'_> {
         md += "Ratios are weir's value over the peer's: throughput above 1 and CPU per record or \
                RSS below 1 are in weir's favour. A peer whose output is wrong or that failed is \
                marked so in the table above and its ratios are still shown (or n/a).\n\n";
+        if !self.ceiling.is_empty() {
+            let _ = writeln!(
+                md,
+                "## weir's window jobs against the hand-written window ceiling\n\n{}",
+                ceiling_table(self.rows, self.ceiling, n)
+            );
+            md += "The ceiling (14) is one consumer with in-memory counts and weir's watermark \
+                   rule, without repartition, changelog or checkpoints (tests/bench/window_ceiling.rs); \
+                   issue 11's target is (5) and (6) at ≥ 0.40× its throughput.\n\n";
+        }
         md += "Records/s: steady state, from the first output to all input read and all \
                output produced. (1), (2) time themselves: first message consumed → every \
                output acknowledged. (3), (4): weir's /metrics sampled every 100 ms; records \
@@ -53,13 +66,16 @@ impl Report<'_> {
                it and every expected output (weir counts an output when it hands it to the \
                producer). CPU: user + system time of the whole process, start-up and group \
                join included, per input record. Peak RSS: VmHWM. Ratios: (3) against (1), \
-               (4) and (5) against (2), (6) against (5). (5)–(7) are done when every input record is in \
-               (their window results are counted as they are produced); their steady state starts \
-               when the partitions are assigned. (8)–(13), the Kafka Streams and Flink peers (JVM \
+               (4) and (5) against (2), (6) against (5); (5) and (6) also against (14) \
+               (above). (5)–(7) and (14) are done when every input record is in (their window \
+               results are counted as they are produced); weir's steady state starts when the \
+               partitions are assigned. (8)–(13), the Kafka Streams and Flink peers (JVM \
                processes), time themselves like (1) and (2): first input record counted → every \
                input record in and, for filter + transform, every expected output in the output \
-               topic; CPU and RSS are the JVM's. Output: exact ids for (1)–(4), (8), (9); the batch \
-               reference for the tumbling counts (5), (6), (10)–(13).\n\n## Goals\n\n```\n";
+               topic; CPU and RSS are the JVM's. (14), the hand-written window ceiling, times itself \
+               from its first input record to every input record in (results handed to its \
+               producer as windows close). Output: exact ids for (1)–(4), (8), (9); the batch \
+               reference for the tumbling counts (5), (6), (10)–(14).\n\n## Goals\n\n```\n";
         for g in goal_lines(self.rows, self.goals, n) {
             let _ = writeln!(md, "{g}");
         }
@@ -124,12 +140,19 @@ pub struct Goal {
     pub throughput: bool,
     /// The multiple.
     pub limit: f64,
+    /// Row it is compared with, instead of the row's own baseline.
+    pub against: Option<usize>,
 }
 
 /// Throughput and CPU ratios of row `i` to its baseline.
 pub fn ratios(rows: &[Row], i: usize, records: u64) -> Option<(f64, f64)> {
+    ratios_to(rows, i, rows[i].baseline?, records)
+}
+
+/// Throughput and CPU ratios of row `i` to row `b`.
+pub fn ratios_to(rows: &[Row], i: usize, b: usize, records: u64) -> Option<(f64, f64)> {
     let m = rows[i].run.as_ref().ok()?;
-    let b = rows[rows[i].baseline?].run.as_ref().ok()?;
+    let b = rows[b].run.as_ref().ok()?;
     Some((
         m.records_per_s() / b.records_per_s(),
         m.cpu_us_per_record(records) / b.cpu_us_per_record(records),
@@ -223,20 +246,44 @@ pub fn peer_table(rows: &[Row], jobs: &[PeerJob], records: u64) -> String {
     s
 }
 
+/// weir's window jobs against the window ceiling: throughput and CPU per
+/// record ratios (weir over ceiling), with both output verdicts.
+pub fn ceiling_table(rows: &[Row], pairs: &[(usize, usize)], records: u64) -> String {
+    let mut s = String::from(
+        "| weir | output | ceiling | output | throughput weir/ceiling | CPU per record weir/ceiling |\n|---|---|---|---|---:|---:|\n",
+    );
+    for &(w, c) in pairs {
+        let (t, cpu) = match ratios_to(rows, w, c, records) {
+            Some((t, cpu)) => (format!("{t:.2}×"), format!("{cpu:.2}×")),
+            None => ("n/a".into(), "n/a".into()),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {t} | {cpu} |",
+            rows[w].label,
+            verdict(&rows[w]),
+            rows[c].label,
+            verdict(&rows[c])
+        );
+    }
+    s
+}
+
 /// PASS/SHORT (or n/a) lines for the goals.
 pub fn goal_lines(rows: &[Row], goals: &[Goal], records: u64) -> Vec<String> {
     goals
         .iter()
         .map(|g| {
             let r = &rows[g.row];
-            let base = r.baseline.map_or("?", |b| short_label(&rows[b].label));
+            let against = g.against.or(r.baseline);
+            let base = against.map_or("?", |b| short_label(&rows[b].label));
             let what = if g.throughput {
                 "throughput"
             } else {
                 "CPU per record"
             };
             let op = if g.throughput { "≥" } else { "≤" };
-            match ratios(rows, g.row, records) {
+            match against.and_then(|b| ratios_to(rows, g.row, b, records)) {
                 Some((t, c)) => {
                     let v = if g.throughput { t } else { c };
                     let pass = if g.throughput {
