@@ -135,6 +135,7 @@ pub async fn run_pipeline(
             biased;
             _ = shutdown.changed() => break Ok(()),
             _ = ack_tick.tick() => {
+                shared.restore_pending(&consumer);
                 shared.poll_producer();
                 if idle_check.elapsed() >= Duration::from_millis(100) {
                     idle_check = Instant::now();
@@ -156,6 +157,9 @@ pub async fn run_pipeline(
                 }
             }
             msg = consumer.recv() => {
+                // Partitions the rebalance callback handed over (inside
+                // `recv`) are restored here, on this pipeline's thread.
+                shared.restore_pending(&consumer);
                 // Drain what librdkafka already holds before going back to
                 // `select!`: one pass over the timers per batch, not per record.
                 let mut next = Some(msg);

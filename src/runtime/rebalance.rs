@@ -14,8 +14,8 @@
 //! confirmed and are overwritten at the next commit. Processing resumes at
 //! the checkpoint's offset with its watermark.
 
-use super::shared::{lock, PartitionTask, Shared};
 use super::processor::PartitionProcessor;
+use super::shared::{lock, PartitionTask, Shared};
 use crate::kafka::changelog;
 use crate::kafka::checkpoint;
 use crate::kafka::sink::{fail, PipelineFailure};
@@ -35,36 +35,83 @@ use std::time::{Duration, Instant};
 type PartKey = (Arc<str>, i32);
 
 impl Shared {
-    /// Assignment: builds each partition's chain, restores its state from
-    /// the checkpoint and changelog, and sets the fetch positions.
-    pub(super) fn on_assign<C: Consumer<X>, X: ConsumerContext>(
+    /// The rebalance callback's half of an assignment: the partitions are
+    /// assigned paused and handed to the processing loop, which restores
+    /// them ([`Shared::restore_pending`]); nothing blocks here.
+    fn hand_over(
         &self,
-        consumer: &C,
-        tpl: &mut TopicPartitionList,
+        base: &BaseConsumer<WeirContext>,
+        tpl: &TopicPartitionList,
+        cooperative: bool,
     ) {
+        {
+            let mut pending = lock(&self.pending);
+            for e in tpl.elements() {
+                pending.push((e.topic().to_owned(), e.partition()));
+            }
+        }
+        self.has_pending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let r = if cooperative {
+            base.incremental_assign(tpl)
+        } else {
+            base.assign(tpl)
+        };
+        if let Err(e) = r {
+            tracing::error!(pipeline = %self.plan.name, error = %e, "assign failed");
+        }
+        // No record of them is fetched until their state is restored and
+        // their position set.
+        if let Err(e) = base.pause(tpl) {
+            tracing::error!(pipeline = %self.plan.name, error = %e, "pause of assigned partitions failed");
+        }
+    }
+
+    /// The processing loop's half of an assignment (on the pipeline's own
+    /// thread, never inside the rebalance callback or on an async worker):
+    /// builds each handed-over partition's processor, restores its state
+    /// from the checkpoint and changelogs, moves it to where it resumes
+    /// (the checkpoint, else the committed offset, else `start_from`) and
+    /// resumes it. Ready once nothing is pending.
+    pub(super) fn restore_pending<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C) {
+        if !self
+            .has_pending
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        if pending.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &pending {
+            tpl.add_partition(t, *p);
+        }
+        self.restore(consumer, &tpl);
+        let _ = consumer.resume(&tpl);
+        self.set_ready(true);
+    }
+
+    /// Restores the partitions of `tpl` and seeks each to where it resumes.
+    fn restore<C: Consumer<X>, X: ConsumerContext>(&self, consumer: &C, tpl: &TopicPartitionList) {
         let started = Instant::now();
         // Under exactly_once, the offsets the group coordinator holds are
         // those of committed transactions only: they pick the marker a
         // restore resumes from, also on a broker that hands out records of
         // aborted transactions (Tansu, the mock cluster).
-        let committed: HashMap<String, i64> = if self.eos {
-            consumer
-                .committed_offsets(tpl.clone(), Duration::from_secs(10))
-                .map(|c| {
-                    c.elements()
-                        .iter()
-                        .filter_map(|e| match e.offset() {
-                            Offset::Offset(o) => {
-                                Some((format!("{}/{}", e.topic(), e.partition()), o))
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            HashMap::new()
-        };
+        let committed: HashMap<String, i64> = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .map(|c| {
+                c.elements()
+                    .iter()
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) => Some((format!("{}/{}", e.topic(), e.partition()), o)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         // Under exactly_once the changelog markers and the committed offsets
         // say where each partition stands; the checkpoint topic is not written.
         let cps = if self.eos {
@@ -165,8 +212,19 @@ impl Shared {
         }
         let mut parts = lock(&self.partitions);
         for (k, task) in ready {
-            if task.next_offset >= 0 {
-                let _ = tpl.set_partition_offset(&k.0, k.1, Offset::Offset(task.next_offset));
+            let source = &task.proc.source;
+            let at = if task.next_offset >= 0 {
+                Offset::Offset(task.next_offset)
+            } else if let Some(o) = committed.get(source) {
+                Offset::Offset(*o)
+            } else {
+                match self.plan.start_from {
+                    crate::spec::StartFrom::Earliest => Offset::Beginning,
+                    crate::spec::StartFrom::Latest => Offset::End,
+                }
+            };
+            if let Err(e) = consumer.seek(&k.0, k.1, at, Duration::from_secs(10)) {
+                tracing::warn!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, error = %e, "seek failed");
             }
             parts.insert(k, task);
         }
@@ -179,6 +237,12 @@ impl Shared {
         consumer: &C,
         tpl: &TopicPartitionList,
     ) {
+        // Handed over but not restored yet: nothing of theirs was processed.
+        lock(&self.pending).retain(|(t, p)| {
+            !tpl.elements()
+                .iter()
+                .any(|e| e.topic() == t && e.partition() == *p)
+        });
         let revoked: Vec<PartKey> = {
             let parts = lock(&self.partitions);
             tpl.elements()
@@ -254,20 +318,11 @@ impl ConsumerContext for WeirContext {
         let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                shared.on_assign(base, tpl);
-                let r = if cooperative {
-                    base.incremental_assign(tpl)
-                } else {
-                    base.assign(tpl)
-                };
-                if let Err(e) = r {
-                    tracing::error!(pipeline = %self.pipeline, error = %e, "assign failed");
-                }
+                shared.hand_over(base, tpl, cooperative);
                 self.metrics
                     .rebalances
                     .with_label_values(&[&self.pipeline, "assign"])
                     .inc();
-                shared.set_ready(true);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 shared.on_revoke(base, tpl);

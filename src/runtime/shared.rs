@@ -44,6 +44,11 @@ pub struct Shared {
     pub(super) state_producer: BaseProducer<StateContext>,
     pub(super) clock: Arc<std::sync::atomic::AtomicI64>,
     pub(super) reader_config: ClientConfig,
+    /// Partitions assigned by the rebalance callback, paused, waiting for
+    /// the processing loop to restore them.
+    pub(super) pending: Mutex<Vec<(String, i32)>>,
+    /// Whether `pending` may hold any (checked once per batch of records).
+    pub(super) has_pending: std::sync::atomic::AtomicBool,
     /// Bound on one commit (flushes, transaction commit).
     pub(super) commit_timeout: Duration,
     /// Set when the shutdown begins: `shutdown_timeout` from then bounds

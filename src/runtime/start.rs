@@ -137,6 +137,8 @@ pub(super) async fn start(
         clock,
         reader_config: base.clone(),
         commit_timeout: opts.commit_timeout,
+        pending: Mutex::new(Vec::new()),
+        has_pending: std::sync::atomic::AtomicBool::new(false),
         shutdown_deadline: std::sync::OnceLock::new(),
         counters,
         failure,
