@@ -16,6 +16,8 @@
 //! - [`testing`]: `weir test`'s harness: pipeline test cases with no broker.
 //! - [`cli`]: one module per subcommand.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod codec;
 pub mod expr;
