@@ -9,11 +9,9 @@
 //! - `filter+transform+tumbling`: the filter and transform of contender (4)
 //!   (`tests/bench/filter-transform.yaml`), then contender (5)'s per-page
 //!   1-minute tumbling count and sum (`key_by: value.page`). Issue 11's
-//!   target: ≥ 1,000,000 records/s. The plan has a repartition (the
-//!   `key_by`), which here is not crossed: the whole pipeline runs as one
-//!   chain, the re-keyed record going straight to the window, as on a single
-//!   partition; so this measures the engine's work per record, not the
-//!   repartition topic's extra encode/decode.
+//!   target: ≥ 1,000,000 records/s. The `key_by` repartitions: the records
+//!   cross the repartition topic in-process, encoded and read back as the
+//!   runtime does, with no broker in between.
 //! - `filter+transform`: `tests/bench/filter-transform.yaml` itself.
 //! - `passthrough decode+encode`: `tests/bench/passthrough.yaml` with its
 //!   raw forwarding turned off, so every record is decoded as JSON, goes
@@ -24,8 +22,10 @@
 //! Each iteration feeds the same pre-generated records (200,000 under
 //! `--bench`: about 10 minutes of event time, so windows open and close as
 //! in the Kafka bench) through a fresh chain; building the chain is outside
-//! the timing. Everything the bench calls of weir's API is in [`feed`] and
-//! [`Engine::new`]. Under `cargo test --all-targets` criterion runs each
+//! the timing. Every case runs the runtime's own per-record path
+//! (`weir::runtime::processor::PartitionProcessor`), as `weir run`, `weir
+//! dev` and `weir test` do. The `restore` group times the pure restore
+//! step of 1,000,000 windows ([`restore`]). Under `cargo test --all-targets` criterion runs each
 //! case once, on 2,000 records.
 
 #[path = "../tests/bench/records.rs"]
@@ -35,14 +35,15 @@ mod records;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use records::Input;
 use std::path::Path;
-use std::sync::Arc;
-use weir::codec::RawMessage;
 use weir::expr::CelEnv;
-use weir::operator::Chain;
+use weir::operator::window::aggregate::AggState;
+use weir::operator::window::WindowEntryRef;
 use weir::plan::Plan;
-use weir::record::Origin;
-use weir::runtime::output::{collect, Dest, Original, OutMsg};
+use weir::runtime::output::{Dest, Original, OutMsg};
+use weir::runtime::processor::{PartitionProcessor, SourceMessage};
+use weir::runtime::repartition;
 use weir::spec::{parse_text, PipelineSpec};
+use weir::state::{self, codec, Checkpoint, LogRecord};
 
 /// (4)'s filter and transform, then (5)'s window.
 const WINDOW_PIPELINE: &str = "\
@@ -85,81 +86,165 @@ fn bench_file(name: &str) -> Plan {
     compile(name, &yaml)
 }
 
-/// One pipeline instantiated for one input partition.
+/// One pipeline instantiated for one input partition, through the
+/// runtime's own per-record path ([`PartitionProcessor`]): with a
+/// repartition, a second processor stands for the repartition partition
+/// and the records cross as `weir test` crosses them (encoded as the
+/// runtime produces them, read back as it reads them), with a watermark
+/// marker every [`MARKER_EVERY`] records (the runtime sends one every
+/// 100 ms).
 struct Engine<'p> {
     plan: &'p Plan,
-    chain: Chain,
-    topic: Arc<str>,
+    up: PartitionProcessor,
+    down: Option<PartitionProcessor>,
+    sources: Vec<String>,
     offset: i64,
     out: Vec<OutMsg>,
+    crossing: Vec<OutMsg>,
 }
 
+/// Records between two watermark markers across the repartition.
+const MARKER_EVERY: i64 = 1_000;
+
 impl<'p> Engine<'p> {
-    /// A fresh partition of `plan`: the whole pipeline as one chain.
+    /// A fresh partition 0 of `bench-input`.
     fn new(plan: &'p Plan) -> Self {
         Engine {
             plan,
-            chain: Chain::new(
-                &plan.env,
-                Arc::clone(&plan.stages),
-                Arc::clone(&plan.sinks),
-                plan.max_out_of_orderness,
-            ),
-            topic: Arc::from("bench-input"),
+            up: PartitionProcessor::new(plan, "bench-input", 0),
+            down: plan
+                .repartition_topic()
+                .map(|t| PartitionProcessor::new(plan, t, 0)),
+            sources: vec!["bench-input/0".to_owned()],
             offset: 0,
             out: Vec::with_capacity(64),
+            crossing: Vec::with_capacity(64),
         }
     }
 }
 
-/// The per-record path, as the runtime runs it (`runtime::pipeline`):
-/// raw forwarding when nothing reads the payload, else decode → chain →
-/// sink messages (`output::collect`: key and payload encoded). Returns the
-/// sink messages made; they are dropped as the producer would after copying
-/// them. Decode errors count nothing (the input has none).
+/// Feeds `records`; returns the sink messages made (dropped as the
+/// producer would after copying them).
 fn feed(e: &mut Engine<'_>, records: &[Input]) -> u64 {
     let plan = e.plan;
     let mut made = 0u64;
     for r in records {
-        let key = Some(r.key.as_bytes());
-        let payload = Some(r.payload.as_slice());
+        let m = SourceMessage {
+            offset: e.offset,
+            key: Some(r.key.as_bytes()),
+            payload: Some(r.payload.as_slice()),
+            timestamp: KAFKA_TS,
+        };
         e.offset += 1;
-        if plan.raw_passthrough {
-            for sink in 0..plan.sinks.len() {
-                e.out.push(OutMsg {
-                    dest: Dest::Sink(sink),
-                    key: key.map(<[u8]>::to_vec),
-                    payload: r.payload.clone(),
-                    timestamp: KAFKA_TS,
-                    headers: None,
-                });
+        e.up.source(plan, m, Vec::new, &mut e.out, &mut |_| {});
+        if let Some(down) = e.down.as_mut() {
+            if e.offset % MARKER_EVERY == 0 {
+                let wm = e.up.chain.watermark();
+                e.out
+                    .push(repartition::marker("bench-input/0", wm, 0, false));
             }
-        } else {
-            let raw = RawMessage {
-                key,
-                payload,
-                timestamp: KAFKA_TS,
-            };
-            let origin = Origin {
-                topic: Arc::clone(&e.topic),
-                partition: 0,
-                offset: e.offset,
-            };
-            let Ok(rec) = plan.decoder.decode(raw, origin) else {
-                continue;
-            };
-            let step = e.chain.process(rec);
-            let original = Original {
-                key,
-                payload,
-                timestamp: KAFKA_TS,
-            };
-            collect(plan, step, original, &mut e.out);
+            e.crossing.clear();
+            std::mem::swap(&mut e.crossing, &mut e.out);
+            for msg in e.crossing.drain(..) {
+                if !matches!(msg.dest, Dest::Repartition(_)) {
+                    e.out.push(msg);
+                    continue;
+                }
+                let Some(incoming) = repartition::read_out(&msg) else {
+                    continue;
+                };
+                let original = Original {
+                    key: msg.key.as_deref(),
+                    payload: Some(&msg.payload),
+                    timestamp: msg.timestamp,
+                };
+                down.downstream(
+                    plan,
+                    incoming,
+                    original,
+                    &e.sources,
+                    &mut e.out,
+                    &mut |_| {},
+                );
+            }
         }
         made += e.out.len() as u64;
         e.out.clear();
     }
     made
+}
+
+/// `n` open windows as one partition's changelog holds them, each written
+/// `versions` times (a commit per version), then its marker: what a
+/// restore reads.
+fn changelog(n: usize, versions: u64) -> Vec<LogRecord> {
+    let mut out = Vec::with_capacity(n * versions as usize + 1);
+    let mut value = Vec::new();
+    for seq in 1..=versions {
+        for i in 0..n {
+            let key = serde_json::Value::String(format!("/p/{i}"));
+            let aggs = [AggState::Count(seq as i64), AggState::Count(i as i64)];
+            let entry = WindowEntryRef {
+                key: &key,
+                start: 1_767_225_600_000,
+                end: 1_767_312_000_000,
+                aggs: &aggs,
+                changed: false,
+            };
+            codec::encode_entry(&entry, &mut value);
+            out.push(LogRecord {
+                topic: "weir.bench.0.changelog".into(),
+                partition: 0,
+                key: codec::entry_key("bench-input/0", 0, &key.to_string(), entry.start)
+                    .into_bytes(),
+                payload: Some(value.clone()),
+                seq,
+            });
+        }
+    }
+    out
+}
+
+/// The pure restore step of 1,000,000 windows (2 versions each: 2,000,000
+/// changelog records) into a window stage: `state::restore` then
+/// `state::restore::apply`. Issue 11's target: 1,000,000 windows restored
+/// in < 10 s end to end (the Kafka read is on top of this).
+fn restore(c: &mut Criterion) {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let n: usize = if benchmarking { 1_000_000 } else { 1_000 };
+    let plan = compile(
+        "engine-restore.yaml",
+        "name: bench\nsource:\n  topics: [bench-input]\n  event_time: {path: $.ts}\n\
+         stages:\n  - window:\n      tumbling: 1d\n      aggregate:\n        n: count()\n        m: count()\n\
+         sinks:\n  - topic: out\n",
+    );
+    let log = changelog(n, 2);
+    let cp = Checkpoint {
+        offset: 1,
+        watermark: i64::MIN,
+        seq: 2,
+        upstream: Default::default(),
+    };
+    let mut g = c.benchmark_group("restore");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.bench_function(format!("{n} windows, 2 versions each"), |b| {
+        b.iter_batched(
+            || log.clone(),
+            |log| {
+                let assigned = [("bench-input/0".to_owned(), Some(cp.clone()))].into();
+                let mut r = state::restore(assigned, log, None)
+                    .remove("bench-input/0")
+                    .expect("restored");
+                let mut p = PartitionProcessor::new(&plan, "bench-input", 0);
+                let w = state::restore::apply(&mut p.chain, &mut r, plan.max_out_of_orderness);
+                assert_eq!(w, n);
+                p
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
 }
 
 fn engine(c: &mut Criterion) {
@@ -204,5 +289,5 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine);
+criterion_group!(benches, engine, restore);
 criterion_main!(benches);

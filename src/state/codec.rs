@@ -177,6 +177,18 @@ pub fn parse_entry_key(bytes: &[u8]) -> Option<EntryKey> {
     })
 }
 
+/// The `source` of an entry key made by [`entry_key`], read without
+/// parsing the rest of the key (borrowed when it needs no unescaping);
+/// `None` for anything else.
+pub fn entry_source(bytes: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let rest = bytes.strip_prefix(b"[\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] == b'"' && rest.get(end + 1) == Some(&b',') {
+        return std::str::from_utf8(&rest[..end]).ok().map(Into::into);
+    }
+    parse_entry_key(bytes).map(|k| k.source.into())
+}
+
 /// The changelog record key of a partition's marker: `["marker", source]`.
 pub fn marker_key(source: &str) -> String {
     let mut out = String::from("[\"marker\",");

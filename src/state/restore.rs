@@ -47,7 +47,8 @@ pub struct Restored {
     /// Where it resumes; `None`: from the consumer's start position, with
     /// no state.
     pub checkpoint: Option<Checkpoint>,
-    /// Confirmed open windows: (stage index, entry), in key order.
+    /// Confirmed open windows: (stage index, entry), in the order of their
+    /// changelog keys' bytes.
     pub windows: Vec<(usize, WindowEntry)>,
     /// Windows of unconfirmed writes, to be written again at the next
     /// commit: (stage index, key, start).
@@ -99,34 +100,54 @@ pub fn restore(
             }
         }
     }
-    type Slot = (usize, String, i64);
-    let mut confirmed: HashMap<String, BTreeMap<Slot, Option<Vec<u8>>>> = HashMap::new();
-    let mut unconfirmed: HashMap<String, BTreeMap<Slot, Value>> = HashMap::new();
-    for r in records {
-        let Some(k) = codec::parse_entry_key(&r.key) else {
-            continue; // a marker
+    // Newest record per changelog key: its bytes are the window's identity
+    // (compaction's too), so only one record per window is parsed and
+    // decoded, however many writes the log holds.
+    let mut confirmed: HashMap<&[u8], usize> = HashMap::new();
+    let mut unconfirmed: HashMap<&[u8], ()> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if r.key.starts_with(b"[\"marker\",") {
+            continue;
+        }
+        let Some(source) = codec::entry_source(&r.key) else {
+            continue; // not weir's
         };
-        let Some(slot) = out.get(&k.source) else {
+        let Some(slot) = out.get(&*source) else {
             continue; // another input topic sharing this changelog partition
         };
         let seq = slot.checkpoint.as_ref().map_or(0, |c| c.seq);
-        let id = (k.stage, k.key.to_string(), k.start);
         if r.seq > seq {
-            unconfirmed.entry(k.source).or_default().insert(id, k.key);
+            unconfirmed.insert(&r.key, ());
         } else {
-            confirmed.entry(k.source).or_default().insert(id, r.payload);
+            confirmed.insert(&r.key, i);
         }
     }
-    for (source, r) in out.iter_mut() {
-        for ((stage, key, _), v) in confirmed.remove(source).unwrap_or_default() {
-            let Some(v) = v else { continue };
-            match codec::decode_entry(&v) {
-                Ok(e) => r.windows.push((stage, e)),
-                Err(e) => r.unreadable.push((stage, format!("window {key}: {e}"))),
-            }
+    let mut live: Vec<(&[u8], usize)> = confirmed.into_iter().collect();
+    live.sort_unstable();
+    for (key, i) in live {
+        let Some(k) = codec::parse_entry_key(key) else {
+            continue;
+        };
+        let Some(v) = records[i].payload.as_deref() else {
+            continue; // a tombstone
+        };
+        let Some(r) = out.get_mut(&k.source) else {
+            continue;
+        };
+        match codec::decode_entry(v) {
+            Ok(e) => r.windows.push((k.stage, e)),
+            Err(e) => r
+                .unreadable
+                .push((k.stage, format!("window {}: {e}", k.key))),
         }
-        for ((stage, _, start), key) in unconfirmed.remove(source).unwrap_or_default() {
-            r.unconfirmed.push((stage, key, start));
+    }
+    let mut marked: Vec<&[u8]> = unconfirmed.into_keys().collect();
+    marked.sort_unstable();
+    for key in marked {
+        if let Some(k) = codec::parse_entry_key(key) {
+            if let Some(r) = out.get_mut(&k.source) {
+                r.unconfirmed.push((k.stage, k.key, k.start));
+            }
         }
     }
     out

@@ -55,6 +55,15 @@ fn entry_keys_round_trip_any_key() {
     );
     assert_eq!(marker_key("in/3"), r#"["marker","in/3"]"#);
     assert_eq!(
+        entry_source(entry_key("in/3", 1, "7", 0).as_bytes()).as_deref(),
+        Some("in/3")
+    );
+    assert_eq!(
+        entry_source(entry_key("a\"b/0", 1, "7", 0).as_bytes()).as_deref(),
+        Some("a\"b/0")
+    );
+    assert_eq!(entry_source(b"not a key"), None);
+    assert_eq!(
         changelog_topic("weir.p", &window_store(2)),
         "weir.p.2.changelog"
     );
