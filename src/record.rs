@@ -277,6 +277,12 @@ impl Scanner<'_> {
         }
         self.i += 1;
         loop {
+            // Skip plain bytes in one go; stop at a quote, escape or control.
+            let rest = self.b.get(self.i..)?;
+            self.i += rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(rest.len());
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
