@@ -3,7 +3,7 @@
 use super::aggregate::parse_aggregate;
 use super::*;
 use crate::expr::CelEnv;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn def(env: &CelEnv, kind: WindowKind, lateness: i64, emit: EmitMode) -> Arc<WindowDef> {
     Arc::new(WindowDef {
@@ -280,4 +280,90 @@ fn changes_hold_new_states_and_removals_of_persisted_windows_only() {
     let mut fin = Vec::new();
     restored.flush(&mut fin);
     assert_eq!(spans(&fin), vec![(20, 50, 3)]);
+}
+
+#[test]
+fn windows_closing_together_come_out_by_key_text_then_start() {
+    let env = CelEnv::new();
+    let root = env.root();
+    let hop = WindowKind::Aligned(Assigner {
+        size: 10,
+        advance: 5,
+    });
+    let mut op = WindowOperator::new(def(&env, hop, 0, EmitMode::Final));
+    let mut out = Vec::new();
+    // JSON texts order `"a#"` before `"a\""` (`#` < `\`), though the
+    // strings themselves order the other way; 10 and null are texts too.
+    for key in [
+        json!("b"),
+        json!("a\""),
+        json!(10),
+        json!("a#"),
+        json!(null),
+    ] {
+        let mut r = Record::new(key, json!({"x": 1}));
+        r.event_time = 7;
+        op.add(&root, &r, i64::MIN, &mut out).unwrap();
+    }
+    op.flush(&mut out);
+    let got: Vec<(String, i64)> = out
+        .iter()
+        .map(|r| {
+            (
+                r.key.to_string(),
+                r.value["window"]["start"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let keys = [r#""a#""#, r#""a\"""#, r#""b""#, "10", "null"];
+    let mut want: Vec<(String, i64)> = Vec::new();
+    for start in [0, 5] {
+        want.extend(keys.iter().map(|k| (k.to_string(), start)));
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_key_leaves_the_table_when_its_last_window_is_written_away() {
+    let env = CelEnv::new();
+    let root = env.root();
+    let mut op = WindowOperator::new(def(&env, tumbling(10), 0, EmitMode::Final));
+    let mut out = Vec::new();
+    op.add(&root, &rec("a", 1, 1), i64::MIN, &mut out).unwrap();
+    op.add(&root, &rec("b", 1, 1), i64::MIN, &mut out).unwrap();
+    op.advance(i64::MIN, 0, &mut out);
+    assert_eq!(op.open_keys(), 2);
+    op.take_changes();
+    op.advance(0, 10, &mut out);
+    assert_eq!(op.open_keys(), 2, "the removals still name the keys");
+    let c = op.take_changes();
+    assert_eq!(
+        c,
+        vec![
+            StateChange::Remove {
+                key: "\"a\"".into(),
+                start: 0
+            },
+            StateChange::Remove {
+                key: "\"b\"".into(),
+                start: 0
+            },
+        ]
+    );
+    // A window mark_unconfirmed finds gone is removed by the next write.
+    op.mark_unconfirmed(&json!("c"), 30);
+    assert_eq!(
+        op.take_changes(),
+        vec![StateChange::Remove {
+            key: "\"c\"".into(),
+            start: 30
+        }]
+    );
+    // Unused keys go after two more rounds of closing windows.
+    assert_eq!((op.open_keys(), op.open_windows()), (3, 0));
+    for t in [40, 50] {
+        op.add(&root, &rec("z", t, 1), t, &mut out).unwrap();
+        op.advance(t, t + 10, &mut out);
+    }
+    assert_eq!(op.open_keys(), 1, "z, idle for one round");
 }
