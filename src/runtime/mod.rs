@@ -3,9 +3,9 @@
 
 mod commit;
 pub mod daemon;
+mod finish;
 pub mod output;
 pub mod partitions;
-mod finish;
 pub mod pipeline;
 pub mod processor;
 mod rebalance;
