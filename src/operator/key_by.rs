@@ -12,8 +12,9 @@ pub struct KeyBy {
 }
 
 impl KeyBy {
-    /// Sets `rec.key`. A lazy payload is decoded: what follows a `key_by`
-    /// (the repartition topic) reads `rec.value` whole.
+    /// Sets `rec.key`. A lazy payload stays undecoded: the repartition
+    /// topic forwards the source bytes when no stage changed them, and
+    /// reads [`Record::json`] otherwise.
     ///
     /// # Errors
     /// [`ExprError`] when the expression fails or its result has no JSON form.
@@ -23,7 +24,6 @@ impl KeyBy {
         rec: &mut Record,
     ) -> Result<(), ExprError> {
         rec.key = self.key.eval_json(root, rec)?;
-        rec.materialize();
         Ok(())
     }
 }

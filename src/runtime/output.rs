@@ -101,7 +101,7 @@ pub fn dlq_record(
         None => OutMsg {
             dest: Dest::Dlq,
             key: encode_key(&rec.key),
-            payload: serde_json::to_vec(&rec.value).unwrap_or_default(),
+            payload: serde_json::to_vec(rec.json()).unwrap_or_default(),
             timestamp: rec.timestamp,
             headers: Some(headers),
         },
@@ -168,7 +168,7 @@ pub fn handle_error(
         ErrorPolicy::Fail => {
             counts.fail.get_or_insert_with(|| {
                 // A window result has no source coordinates of its own.
-                let what = match (e.input, e.record.value.get("window")) {
+                let what = match (e.input, e.record.json().get("window")) {
                     (true, _) => format!(
                         "record {}/{}@{}",
                         e.record.origin.topic, e.record.origin.partition, e.record.origin.offset

@@ -234,7 +234,7 @@ fn fold(
     t: i64,
 ) -> Result<(), ExprError> {
     for ((state, spec), v) in aggs.iter_mut().zip(specs).zip(values) {
-        state.add(spec, v, t).map_err(|m| agg_error(spec, m))?;
+        state.try_add(spec, v, t).map_err(|e| agg_error(spec, e))?;
     }
     Ok(())
 }
@@ -242,16 +242,14 @@ fn fold(
 /// Whether `values` fold into `aggs` without error ([`AggState::check`]).
 fn check(specs: &[AggSpec], aggs: &[AggState], values: &[AggValue]) -> Result<(), ExprError> {
     for ((state, spec), v) in aggs.iter().zip(specs).zip(values) {
-        state.check(v).map_err(|m| agg_error(spec, m))?;
+        state.try_check(v).map_err(|e| agg_error(spec, e))?;
     }
     Ok(())
 }
 
-fn agg_error(spec: &AggSpec, message: String) -> ExprError {
-    ExprError {
-        expr: spec.arg.as_ref().map_or("", |a| a.source()).to_owned(),
-        message,
-    }
+/// An aggregate's error as the record error of its argument expression.
+fn agg_error(spec: &AggSpec, e: aggregate::AggError) -> ExprError {
+    ExprError::new(spec.arg.as_ref().map_or("", |a| a.source()), e.to_string())
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ impl WindowOperator {
                 for slot in rest {
                     let w = store.get(*slot);
                     for ((a, b), spec) in acc.iter_mut().zip(w.aggs.iter()).zip(&def.aggregates) {
-                        a.merge(spec, b).map_err(|m| agg_error(spec, m))?;
+                        a.try_merge(spec, b).map_err(|e| agg_error(spec, e))?;
                     }
                 }
                 acc

@@ -1,7 +1,7 @@
-//! Window state as it travels through the changelog topic
-//! `weir.<pipeline>.<stage>.changelog` (DESIGN.md §3, State): one entry per
-//! open window, keyed by source partition, stage, key and window start;
-//! a removed window is a tombstone (null payload) under the same key.
+//! Window state as the window store hands it to the state layer: one
+//! entry per open window, and the changes since the last commit. Their
+//! record formats in the changelog are the state layer's
+//! ([`crate::state::codec`]).
 
 use super::aggregate::AggState;
 use serde::{Deserialize, Serialize};
@@ -97,69 +97,10 @@ pub enum StateChange {
     },
 }
 
-/// The changelog record key of a window: the JSON array
-/// `[source, stage, key, start]`, where `source` is `topic/partition` of the
-/// stage's input partition and `stage` the stage index. `key_text` must be
-/// the key's JSON text.
-pub fn entry_key(source: &str, stage: usize, key_text: &str, start: i64) -> String {
-    format!(
-        "[{},{stage},{key_text},{start}]",
-        Value::String(source.to_owned())
-    )
-}
-
-/// Parses a key made by [`entry_key`] into `(source, stage, key, start)`;
-/// `None` for anything else (such as a marker).
-pub fn parse_entry_key(bytes: &[u8]) -> Option<(String, usize, Value, i64)> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    let a = v.as_array().filter(|a| a.len() == 4)?;
-    Some((
-        a[0].as_str()?.to_owned(),
-        usize::try_from(a[1].as_u64()?).ok()?,
-        a[2].clone(),
-        a[3].as_i64()?,
-    ))
-}
-
-/// The changelog record key of a partition's marker: `["marker", source]`.
-pub fn marker_key(source: &str) -> String {
-    format!("[\"marker\",{}]", Value::String(source.to_owned()))
-}
-
-/// The source of a key made by [`marker_key`]; `None` for anything else.
-pub fn parse_marker_key(bytes: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    match v.as_array()?.as_slice() {
-        [Value::String(m), Value::String(source)] if m == "marker" => Some(source.clone()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn entry_keys_round_trip_any_key() {
-        for key in [json!("JFK"), json!(7), json!(null), json!({"a": [1, "]"]})] {
-            let k = entry_key("in/3", 1, &key.to_string(), -5);
-            assert_eq!(
-                parse_entry_key(k.as_bytes()),
-                Some(("in/3".to_owned(), 1, key.clone(), -5))
-            );
-        }
-        assert_eq!(parse_entry_key(marker_key("in/3").as_bytes()), None);
-        assert_eq!(
-            parse_marker_key(marker_key("in/3").as_bytes()),
-            Some("in/3".into())
-        );
-        assert_eq!(
-            parse_marker_key(entry_key("in/3", 1, "7", 0).as_bytes()),
-            None
-        );
-        assert_eq!(marker_key("in/3"), r#"["marker","in/3"]"#);
-    }
 
     #[test]
     fn a_borrowed_entry_serialises_as_the_owned_one() {

@@ -159,14 +159,10 @@ pub struct AggSpec {
     pub q: Option<f64>,
 }
 
-/// Whether `e` is CEL's error for a missing map key or field, which
-/// aggregates take as a null argument, as SQL does.
-///
-/// The one place that knows how that error looks (its message starts with
-/// `No such key`): it waits for a typed `ExprError::MissingKey` in
-/// `src/expr`, and then becomes a `matches!`.
+/// Whether `e` is CEL's missing field error (a missing field is null to
+/// an aggregate, as in SQL).
 pub fn is_missing_key(e: &ExprError) -> bool {
-    e.message.starts_with("No such key")
+    e.is_missing_key()
 }
 
 /// Parses `fn(expr)`, `collect(expr, N)` or `percentile(expr, q)` into an
