@@ -4,13 +4,9 @@
 //! just the first) with its location.
 
 use crate::codec::{Decoder, EventTime};
-use crate::expr::{CelEnv, CelExpr, JsonPath};
+use crate::expr::{CelEnv, JsonPath};
 use crate::operator::filter::Filter;
 use crate::operator::key_by::KeyBy;
-use crate::operator::transform::Transform;
-use crate::operator::window::aggregate::parse_aggregate;
-use crate::operator::window::assigner::Assigner;
-use crate::operator::window::{EmitMode, WindowDef, WindowKind};
 use crate::operator::{Sink, Stage};
 use crate::spec::{
     Delivery, ErrorPolicy, Loaded, PipelineSpec, SpecError, SpecErrors, StageSpec, StartFrom,
@@ -212,16 +208,6 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         },
     };
 
-    let cel = |path: String, src: &str, err: &mut dyn FnMut(&str, String)| -> Option<CelExpr> {
-        match env.compile(src) {
-            Ok(e) => Some(e),
-            Err(m) => {
-                err(&path, m);
-                None
-            }
-        }
-    };
-
     let mut stages = Vec::new();
     let mut uses_dlq = spec.errors.policy == ErrorPolicy::Dlq;
     for (i, st) in spec.stages.iter().enumerate() {
@@ -242,129 +228,22 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             continue;
         }
         if let Some(f) = &st.filter {
-            if let Some(p) = cel(format!("{base}.filter"), f, &mut err) {
+            if let Some(p) = stages::cel(env, format!("{base}.filter"), f, &mut err) {
                 stages.push(Stage::Filter(Filter { predicate: p }));
             }
         } else if let Some(k) = &st.key_by {
-            if let Some(p) = cel(format!("{base}.key_by"), k, &mut err) {
+            if let Some(p) = stages::cel(env, format!("{base}.key_by"), k, &mut err) {
                 stages.push(Stage::KeyBy(KeyBy { key: p }));
             }
         } else if let Some(t) = &st.transform {
-            let mut tr = Transform::default();
-            for (j, p) in t.select.iter().enumerate() {
-                match JsonPath::compile(p) {
-                    Ok(p) => tr.select.push(p),
-                    Err(m) => err(&format!("{base}.transform.select[{j}]"), m),
-                }
-            }
-            tr.rename = t
-                .rename
-                .iter()
-                .map(|(a, b)| (a.clone(), b.clone()))
-                .collect();
-            for (field, src) in &t.set {
-                if let Some(p) = cel(format!("{base}.transform.set.{field}"), src, &mut err) {
-                    tr.set.push((field.clone(), p));
-                }
-            }
-            for (j, p) in t.drop.iter().enumerate() {
-                match JsonPath::compile(p) {
-                    Ok(p) => tr.drop.push(p),
-                    Err(m) => err(&format!("{base}.transform.drop[{j}]"), m),
-                }
-            }
-            stages.push(Stage::Transform(tr));
+            stages.push(Stage::Transform(stages::transform(env, &base, t, &mut err)));
         } else if let Some(w) = &st.window {
-            let wbase = format!("{base}.window");
-            let kinds = [
-                w.tumbling.is_some(),
-                w.hopping.is_some(),
-                w.session.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if kinds != 1 {
-                err(
-                    &wbase,
-                    "needs exactly one window kind (expected one of tumbling, hopping, session)"
-                        .into(),
-                );
-                continue;
-            }
-            let kind = if let Some(size) = w.tumbling {
-                if size.0 == 0 {
-                    err(
-                        &format!("{wbase}.tumbling"),
-                        "must be longer than 0 (expected e.g. 1m)".into(),
-                    );
-                    continue;
-                }
-                WindowKind::Aligned(Assigner::tumbling(size.0 as i64))
-            } else if let Some(h) = &w.hopping {
-                if h.advance.0 == 0 || h.size.0 == 0 || h.size.0 % h.advance.0 != 0 {
-                    err(
-                        &format!("{wbase}.hopping.advance"),
-                        format!(
-                            "advance {}ms does not divide size {}ms (expected a non-zero advance that divides size)",
-                            h.advance.0, h.size.0
-                        ),
-                    );
-                    continue;
-                }
-                WindowKind::Aligned(Assigner {
-                    size: h.size.0 as i64,
-                    advance: h.advance.0 as i64,
-                })
-            } else {
-                let gap = w.session.as_ref().map_or(0, |s| s.gap.0 as i64);
-                if gap == 0 {
-                    err(
-                        &format!("{wbase}.session.gap"),
-                        "must be longer than 0 (expected e.g. 30m)".into(),
-                    );
-                    continue;
-                }
-                WindowKind::Session { gap }
-            };
-            let emit = match w.emit.as_ref().map(parse_emit) {
-                None => EmitMode::Final,
-                Some(Ok(e)) => e,
-                Some(Err(m)) => {
-                    err(&format!("{wbase}.emit"), m);
-                    EmitMode::Final
-                }
-            };
-            if w.aggregate.is_empty() {
-                err(
-                    &format!("{wbase}.aggregate"),
-                    "no aggregates (expected e.g. `flights: count()`)".into(),
-                );
-            }
-            let mut aggregates = Vec::new();
-            for (name, call) in &w.aggregate {
-                if name == "key" || name == "window" {
-                    err(
-                        &format!("{wbase}.aggregate.{name}"),
-                        format!("`{name}` is a reserved output field (expected another name)"),
-                    );
-                    continue;
-                }
-                match parse_aggregate(env, name, call) {
-                    Ok(a) => aggregates.push(a),
-                    Err(m) => err(&format!("{wbase}.aggregate.{name}"), m),
-                }
-            }
             if w.late == crate::spec::LatePolicy::Dlq {
                 uses_dlq = true;
             }
-            stages.push(Stage::Window(Arc::new(WindowDef {
-                kind,
-                allowed_lateness: w.allowed_lateness.0 as i64,
-                aggregates,
-                late: w.late,
-                emit,
-            })));
+            if let Some(def) = stages::window(env, &format!("{base}.window"), w, &mut err) {
+                stages.push(Stage::Window(Arc::new(def)));
+            }
         }
     }
 
@@ -386,11 +265,11 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         let when = s
             .when
             .as_ref()
-            .and_then(|w| cel(format!("{base}.when"), w, &mut err));
+            .and_then(|w| stages::cel(env, format!("{base}.when"), w, &mut err));
         let key = s
             .key
             .as_ref()
-            .and_then(|k| cel(format!("{base}.key"), k, &mut err));
+            .and_then(|k| stages::cel(env, format!("{base}.key"), k, &mut err));
         sinks.push(Sink {
             topic: s.topic.clone(),
             when,
@@ -541,28 +420,6 @@ fn find_repartition(
     }))
 }
 
-/// Parses `emit`: `final`, `update` or `{every: D}`.
-fn parse_emit(v: &serde_yaml::Value) -> Result<EmitMode, String> {
-    const EXPECTED: &str = "(expected final, update or {every: <duration>})";
-    match v {
-        serde_yaml::Value::String(s) if s == "final" => Ok(EmitMode::Final),
-        serde_yaml::Value::String(s) if s == "update" => Ok(EmitMode::Update),
-        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
-            let d = m
-                .get("every")
-                .and_then(|d| d.as_str())
-                .ok_or_else(|| format!("unknown emit mode {EXPECTED}"))?;
-            match humantime::parse_duration(d) {
-                Ok(d) if d.as_millis() > 0 => Ok(EmitMode::Every(d.as_millis() as i64)),
-                _ => Err(format!(
-                    "`every: {d}` is not a positive duration {EXPECTED}"
-                )),
-            }
-        }
-        _ => Err(format!("unknown emit mode {EXPECTED}")),
-    }
-}
-
 fn count_set(st: &StageSpec) -> usize {
     [
         st.filter.is_some(),
@@ -613,6 +470,7 @@ pub fn load_all(paths: &[PathBuf], env: &CelEnv) -> Result<Vec<Plan>, SpecErrors
     }
 }
 
+mod stages;
 pub mod topology;
 
 #[cfg(test)]

@@ -169,10 +169,13 @@ pub fn decode(
     time_error: Option<Arc<str>>,
     origin: Origin,
 ) -> Option<Record> {
-    let mut rec = Record::new(
-        serde_json::from_slice(key).ok()?,
-        serde_json::from_slice(payload).ok()?,
-    );
+    let mut rec = Record::new(serde_json::from_slice(key).ok()?, Value::Null);
+    // An object stays undecoded, as at the source: the stages after the
+    // repartition decode the fields they read.
+    match crate::record::LazyObject::parse(payload) {
+        Some(l) => rec.lazy = Some(Arc::new(l)),
+        None => rec.value = serde_json::from_slice(payload).ok()?,
+    }
     rec.timestamp = ts;
     rec.event_time = ts;
     rec.time_error = time_error;
