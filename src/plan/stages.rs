@@ -76,7 +76,7 @@ pub(super) fn window(
     .count();
     if kinds != 1 {
         err(
-            &wbase,
+            wbase,
             "needs exactly one window kind (expected one of tumbling, hopping, session)".into(),
         );
         return None;
