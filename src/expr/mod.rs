@@ -3,6 +3,7 @@
 
 pub mod cel;
 pub mod convert;
+pub mod error;
 pub mod native;
 pub mod path;
 
