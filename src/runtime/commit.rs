@@ -194,6 +194,8 @@ impl Shared {
     fn write_changes(&self, only: Option<&[PartKey]>) -> Vec<(PartKey, Checkpoint)> {
         let mut parts = lock(&self.partitions);
         let mut cps = Vec::new();
+        // One encoder for every partition: its buffers are reused.
+        let mut enc = Encoder::default();
         let (mut entries, mut bytes, mut written) = (0usize, 0usize, 0u64);
         let now = crate::kafka::sink::now_ms();
         for (k, t) in parts.iter_mut() {
@@ -220,7 +222,7 @@ impl Shared {
                 changed: t.proc.chain.has_changes(),
             };
             if let Some(cp) = commit::next_checkpoint(t.last_checkpoint.as_ref(), &mut t.seq, at) {
-                written += self.send_changes(k.1, t, &cp);
+                written += self.send_changes(&mut enc, k.1, t, &cp);
                 cps.push(((Arc::clone(k.0), k.1), cp));
             }
         }
@@ -249,7 +251,13 @@ impl Shared {
     /// count. Under `exactly_once` the marker is what a restore resumes
     /// from: the checkpoint topic, which every instance writes, would be
     /// held behind any open transaction of a crashed one.
-    fn send_changes(&self, partition: i32, t: &mut PartitionTask, cp: &Checkpoint) -> u64 {
+    fn send_changes(
+        &self,
+        enc: &mut Encoder,
+        partition: i32,
+        t: &mut PartitionTask,
+        cp: &Checkpoint,
+    ) -> u64 {
         let headers = changelog::headers(t.seq);
         // The changelog of each window stage this chain runs, by stage index.
         let stages = t.proc.chain.window_stages();
@@ -268,7 +276,7 @@ impl Shared {
                 .expect("changes come from the chain's window stages")
         };
         let (source, chain) = (t.proc.source.as_str(), &mut t.proc.chain);
-        Encoder::default().partition(source, &stages, cp, |f| chain.drain_changes(f), &mut |r| {
+        enc.partition(source, &stages, cp, |f| chain.drain_changes(f), &mut |r| {
             self.send_state(
                 topic_of(r.stage),
                 Some(partition),

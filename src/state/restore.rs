@@ -24,7 +24,7 @@ use super::codec::{self, Checkpoint};
 use crate::operator::window::WindowEntry;
 use crate::operator::Chain;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One record read back from a changelog partition.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +104,7 @@ pub fn restore(
     // (compaction's too), so only one record per window is parsed and
     // decoded, however many writes the log holds.
     let mut confirmed: HashMap<&[u8], usize> = HashMap::new();
-    let mut unconfirmed: HashMap<&[u8], ()> = HashMap::new();
+    let mut unconfirmed: HashSet<&[u8]> = HashSet::new();
     for (i, r) in records.iter().enumerate() {
         if r.key.starts_with(b"[\"marker\",") {
             continue;
@@ -117,7 +117,7 @@ pub fn restore(
         };
         let seq = slot.checkpoint.as_ref().map_or(0, |c| c.seq);
         if r.seq > seq {
-            unconfirmed.insert(&r.key, ());
+            unconfirmed.insert(&r.key);
         } else {
             confirmed.insert(&r.key, i);
         }
@@ -141,7 +141,7 @@ pub fn restore(
                 .push((k.stage, format!("window {}: {e}", k.key))),
         }
     }
-    let mut marked: Vec<&[u8]> = unconfirmed.into_keys().collect();
+    let mut marked: Vec<&[u8]> = unconfirmed.into_iter().collect();
     marked.sort_unstable();
     for key in marked {
         if let Some(k) = codec::parse_entry_key(key) {
