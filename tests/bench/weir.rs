@@ -34,6 +34,14 @@ pub fn write_config(dir: &Path, name: &str, bootstrap: &str, metrics_port: u16) 
          commit_interval: 1s\n",
         crate::broker::SESSION_TIMEOUT_MS
     );
+    // Experiment knob: `WEIR_BENCH_CLIENT="linger.ms=20,batch.size=1000000"`.
+    let extra: String = std::env::var("WEIR_BENCH_CLIENT")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
+    let cfg = cfg.replacen("\nmetrics:", &format!("\n{extra}metrics:"), 1);
     let path = dir.join(format!("{name}.config.yaml"));
     std::fs::write(&path, cfg).expect("write weir config");
     path
