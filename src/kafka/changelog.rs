@@ -1,15 +1,18 @@
 //! Reading changelog and checkpoint topics back (DESIGN.md §3, State):
 //! whole partitions, from the beginning to the end as it stands, at
 //! assignment and by `weir reset-offsets`. The records' shapes are the
-//! state layer's ([`crate::state::codec`]); this file only moves bytes.
+//! state layer's ([`crate::state::codec`]); this file only moves bytes:
+//! each record is handed on borrowed from the consumer, and what to keep of
+//! it is the state layer's decision ([`crate::state::restore::Restorer`]).
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub use crate::state::codec::SEQ_HEADER;
+pub use crate::state::restore::LogRecordRef;
 pub use crate::state::LogRecord;
 
 /// Headers of a changelog record of write `seq`.
@@ -48,31 +51,44 @@ pub enum ChangelogError {
 /// as Tansu does the high watermark).
 pub const QUIET: Duration = Duration::from_secs(3);
 
+/// How much a read took in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Records read.
+    pub records: u64,
+    /// Bytes of their keys and payloads.
+    pub bytes: u64,
+}
+
 /// Reads every record of the partitions `parts` from the beginning to the
-/// end as it stands now (blocking, bounded by `timeout`), in log order per
-/// partition. With `read_committed`, only committed transactions are read
-/// and the end is the last stable offset: records of a transaction still
-/// open (a crashed instance not yet fenced) are not part of the state.
-/// A partition is read to its end when librdkafka reports the end of the
-/// partition (the last stable offset under `read_committed`, past the
-/// transaction markers no consumer sees), when a record at the high
-/// watermark arrives, or after [`QUIET`] without a record. Missing topics
-/// yield nothing.
+/// end as it stands now (blocking, bounded by `timeout`) and hands each to
+/// `each`, borrowed from the consumer (nothing is copied or collected
+/// here), in log order per partition; the partitions of one topic
+/// interleave, topics come one after another in name order. With
+/// `read_committed`, only committed transactions are read and the end is
+/// the last stable offset: records of a transaction still open (a crashed
+/// instance not yet fenced) are not part of the state. A partition is read
+/// to its end when librdkafka reports the end of the partition (the last
+/// stable offset under `read_committed`, past the transaction markers no
+/// consumer sees), when a record at the high watermark arrives, or after
+/// [`QUIET`] without a record. Missing topics yield nothing. Fetches are
+/// large ([`RESTORE_FETCH`], unless the base config sets them).
 ///
 /// # Errors
 /// [`ChangelogError`] when the broker cannot be read or the end is not
-/// reached within `timeout`.
+/// reached within `timeout`; `each` may have seen part of the records then.
 pub fn read_partitions(
     base: &ClientConfig,
     parts: &[(String, i32)],
     read_committed: bool,
     timeout: Duration,
-) -> Result<Vec<LogRecord>, ChangelogError> {
+    each: &mut dyn FnMut(LogRecordRef<'_>),
+) -> Result<ReadStats, ChangelogError> {
     let deadline = Instant::now() + timeout;
     let mut topics: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
     topics.sort();
     topics.dedup();
-    let mut out = Vec::new();
+    let mut stats = ReadStats::default();
     for topic in topics {
         let ps: Vec<i32> = parts
             .iter()
@@ -86,14 +102,16 @@ pub fn read_partitions(
             read_committed,
             deadline,
             timeout,
-            &mut out,
+            &mut stats,
+            each,
         )?;
     }
-    Ok(out)
+    Ok(stats)
 }
 
 /// Every record of every partition of `topic`, as [`read_partitions`]
-/// reads them (the checkpoint topic).
+/// reads them, copied (the checkpoint topic: one small record per
+/// partition and write).
 ///
 /// # Errors
 /// As [`read_partitions`].
@@ -111,10 +129,23 @@ pub fn read_topic_to_end(
         read_committed,
         Instant::now() + timeout,
         timeout,
-        &mut out,
+        &mut ReadStats::default(),
+        &mut |r| out.push(r.to_owned_record()),
     )?;
     Ok(out)
 }
+
+/// The restore consumer's fetch sizes, set unless the base config (the
+/// daemon's `kafka.client`) sets them: up to 64 MB per fetch response and
+/// 16 MB per partition in it (librdkafka's defaults: 50 MB and 1 MB, so a
+/// partition of a large changelog took a round trip per MB), and up to
+/// 64 MB queued ahead of the reader (librdkafka's default). librdkafka
+/// `CONFIGURATION.md`.
+pub const RESTORE_FETCH: [(&str, &str); 3] = [
+    ("fetch.max.bytes", "67108864"),
+    ("max.partition.fetch.bytes", "16777216"),
+    ("queued.max.messages.kbytes", "65536"),
+];
 
 /// `fetch_watermarks`, retried until `deadline` while the partition has
 /// no leader yet: a topic created a moment ago (weir creates its
@@ -143,8 +174,9 @@ fn watermarks(
     }
 }
 
-/// [`read_partitions`] for the partitions `ps` (all when `None`) of one topic (librdkafka's
-/// end-of-partition event names the partition only).
+/// [`read_partitions`] for the partitions `ps` (all when `None`) of one
+/// topic (librdkafka's end-of-partition event names the partition only).
+#[allow(clippy::too_many_arguments)]
 fn read_topic(
     base: &ClientConfig,
     topic: &str,
@@ -152,7 +184,8 @@ fn read_topic(
     read_committed: bool,
     deadline: Instant,
     timeout: Duration,
-    out: &mut Vec<LogRecord>,
+    stats: &mut ReadStats,
+    each: &mut dyn FnMut(LogRecordRef<'_>),
 ) -> Result<(), ChangelogError> {
     let err = |source| ChangelogError::Kafka {
         parts: match ps {
@@ -162,6 +195,11 @@ fn read_topic(
         source,
     };
     let mut cfg = base.clone();
+    for (k, v) in RESTORE_FETCH {
+        if cfg.get(k).is_none() {
+            cfg.set(k, v);
+        }
+    }
     cfg.set("group.id", "weir.state-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -199,17 +237,20 @@ fn read_topic(
         return Ok(());
     }
     consumer.assign(&tpl).map_err(err)?;
-    let take = |msg: &rdkafka::message::BorrowedMessage<'_>, out: &mut Vec<LogRecord>| {
+    let mut take = |msg: &BorrowedMessage<'_>| {
         let seq = msg
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == SEQ_HEADER))
             .and_then(|h| crate::state::codec::parse_seq(h.value?))
             .unwrap_or(0);
-        out.push(LogRecord {
-            topic: msg.topic().to_owned(),
+        let (key, payload) = (msg.key().unwrap_or_default(), msg.payload());
+        stats.records += 1;
+        stats.bytes += (key.len() + payload.map_or(0, <[u8]>::len)) as u64;
+        each(LogRecordRef {
+            topic,
             partition: msg.partition(),
-            key: msg.key().unwrap_or_default().to_vec(),
-            payload: msg.payload().map(<[u8]>::to_vec),
+            key,
+            payload,
             seq,
         });
     };
@@ -233,7 +274,7 @@ fn read_topic(
             Some(Err(e)) => return Err(err(e)),
             Some(Ok(msg)) => {
                 last_progress = Instant::now();
-                take(&msg, out);
+                take(&msg);
                 if targets
                     .get(&msg.partition())
                     .is_some_and(|last| msg.offset() >= *last)
@@ -247,7 +288,7 @@ fn read_topic(
     // (Tansu reports the last batch's base offset + 1) are already queued.
     while let Some(m) = consumer.poll(Duration::from_millis(50)) {
         if let Ok(msg) = m {
-            take(&msg, out);
+            take(&msg);
         }
     }
     Ok(())

@@ -2,24 +2,27 @@
 //! partition's state is restored (the state layer's [`crate::state::restore`]
 //! over the changelogs read back) and its fetch position set; on revocation,
 //! the commit sequence runs for what is revoked and the partitions are
-//! forgotten. Both run inside librdkafka's rebalance callback, on the
-//! pipeline's own thread (the callback is served by the pipeline's consumer
-//! poll), so a long restore holds up that pipeline only, never the async
+//! forgotten. The rebalance callback only hands assigned partitions over
+//! (paused); the processing loop restores them on the pipeline's own
+//! thread, so a long restore holds up that pipeline only, never the async
 //! workers that serve `/healthz` or the other pipelines.
 //!
 //! **Restore**, on assignment: read the checkpoints, then each assigned
-//! partition's changelog partitions from the beginning; entries of writes up
-//! to the checkpoint's `seq` rebuild the windows (the newest entry of a
-//! window wins, a tombstone removes it), entries of later writes were never
-//! confirmed and are overwritten at the next commit. Processing resumes at
-//! the checkpoint's offset with its watermark.
+//! partition's changelog partitions from the beginning, every record
+//! straight into the state layer's [`Restorer`] (memory bounded by the
+//! windows, not the records); entries of writes up to the checkpoint's
+//! `seq` rebuild the windows (the newest entry of a window wins, a
+//! tombstone removes it), entries of later writes were never confirmed and
+//! are overwritten at the next commit. Processing resumes at the
+//! checkpoint's offset with its watermark.
 
 use super::processor::PartitionProcessor;
 use super::shared::{lock, PartitionTask, Shared};
-use crate::kafka::changelog;
+use crate::kafka::changelog::{self, ReadStats};
 use crate::kafka::checkpoint;
 use crate::kafka::sink::{fail, PipelineFailure};
 use crate::metrics::Metrics;
+use crate::state::restore::{Outcome, Restored, Restorer};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, RebalanceProtocol};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
@@ -148,30 +151,7 @@ impl Shared {
         }
         reads.sort();
         reads.dedup();
-        let records = if reads.is_empty() {
-            Vec::new()
-        } else {
-            match changelog::read_partitions(
-                &self.reader_config,
-                &reads,
-                self.eos,
-                Duration::from_secs(120),
-            ) {
-                Ok(records) => records,
-                Err(e) => {
-                    fail(&self.failure, PipelineFailure::Restore(e.to_string()));
-                    Vec::new()
-                }
-            }
-        };
-        let (n, bytes) = (
-            records.len(),
-            records
-                .iter()
-                .map(|r| r.key.len() + r.payload.as_ref().map_or(0, Vec::len))
-                .sum::<usize>(),
-        );
-        let mut restored = crate::state::restore(assigned, records, self.eos.then_some(&committed));
+        let (mut restored, stats) = self.read_state(assigned, &reads, &committed);
         let mut windows = 0;
         let mut ready = Vec::new();
         for (topic, partition, mut proc) in tasks {
@@ -208,7 +188,7 @@ impl Shared {
                 .restore_seconds
                 .with_label_values(&[&self.plan.name])
                 .set(secs);
-            tracing::info!(pipeline = %self.plan.name, records = n, bytes, windows, seconds = secs, "state restored from the changelog");
+            tracing::info!(pipeline = %self.plan.name, records = stats.records, bytes = stats.bytes, windows, seconds = secs, "state restored from the changelog");
         }
         let mut parts = lock(&self.partitions);
         for (k, task) in ready {
@@ -227,6 +207,57 @@ impl Shared {
                 tracing::warn!(pipeline = %self.plan.name, topic = %k.0, partition = k.1, error = %e, "seek failed");
             }
             parts.insert(k, task);
+        }
+    }
+
+    /// The state of the partitions of `assigned` from the changelog
+    /// partitions `reads`: each record read goes straight into the state
+    /// layer's [`Restorer`] (which keeps the newest of each key only), read
+    /// a second time in the rare case it asks ([`Outcome::ReadAgain`]).
+    /// A read that fails stops the pipeline ([`PipelineFailure::Restore`])
+    /// and restores no window.
+    fn read_state(
+        &self,
+        assigned: BTreeMap<String, Option<crate::state::Checkpoint>>,
+        reads: &[(String, i32)],
+        committed: &HashMap<String, i64>,
+    ) -> (BTreeMap<String, Restored>, ReadStats) {
+        let committed = self.eos.then_some(committed);
+        let mut restorer = Restorer::new(assigned.clone(), committed);
+        let mut total = ReadStats::default();
+        loop {
+            if !reads.is_empty() {
+                let read = changelog::read_partitions(
+                    &self.reader_config,
+                    reads,
+                    self.eos,
+                    Duration::from_secs(120),
+                    &mut |r| restorer.push(r),
+                );
+                match read {
+                    Ok(s) => {
+                        total.records += s.records;
+                        total.bytes += s.bytes;
+                    }
+                    Err(e) => {
+                        fail(&self.failure, PipelineFailure::Restore(e.to_string()));
+                        // The checkpoints without any window: the pipeline
+                        // stops before it processes a record.
+                        restorer = Restorer::new(assigned, committed);
+                        return match restorer.finish() {
+                            Outcome::Restored(out) => (out, total),
+                            Outcome::ReadAgain(_) => (BTreeMap::new(), total),
+                        };
+                    }
+                }
+            }
+            match restorer.finish() {
+                Outcome::Restored(out) => return (out, total),
+                Outcome::ReadAgain(next) => {
+                    tracing::info!(pipeline = %self.plan.name, "changelog markers fell back: reading the changelog again with the checkpoints known");
+                    restorer = next;
+                }
+            }
         }
     }
 

@@ -1,8 +1,11 @@
 //! The restore step of the state layer, pure: from the records read back
 //! from the changelogs (and, at-least-once, the checkpoints) to each
 //! assigned partition's state and resume position (DESIGN.md §3 State, §4).
-//! The runtime reads the records (`kafka/changelog`) and applies the
-//! result with [`apply`]; `tests/recovery.rs` runs the same function.
+//! The runtime reads the records (`kafka/changelog`) into a [`Restorer`]
+//! as they arrive (memory bounded by the number of changelog keys, only
+//! the winners decoded) and applies the result with [`apply`];
+//! [`restore`] is the same over records in a `Vec`, which
+//! `tests/recovery.rs` runs.
 //!
 //! Rules:
 //! - a partition resumes at its checkpoint: at-least-once, the one in the
@@ -20,11 +23,15 @@
 //! - records of other sources (another input topic sharing a changelog
 //!   partition) and markers are not state.
 
-use super::codec::{self, Checkpoint};
+use super::codec::Checkpoint;
 use crate::operator::window::WindowEntry;
 use crate::operator::Chain;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+mod stream;
+
+pub use stream::{Outcome, Restorer};
 
 /// One record read back from a changelog partition.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +46,48 @@ pub struct LogRecord {
     pub payload: Option<Vec<u8>>,
     /// The `weir.seq` header; 0 when missing.
     pub seq: u64,
+}
+
+impl LogRecord {
+    /// The record borrowed, as a [`Restorer`] takes it.
+    pub fn view(&self) -> LogRecordRef<'_> {
+        LogRecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: &self.key,
+            payload: self.payload.as_deref(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// One record read back from a changelog partition, borrowed (from the
+/// consumer's message while it is read, or from a [`LogRecord`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogRecordRef<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Record key bytes.
+    pub key: &'a [u8],
+    /// Payload; `None` for a tombstone.
+    pub payload: Option<&'a [u8]>,
+    /// The `weir.seq` header; 0 when missing.
+    pub seq: u64,
+}
+
+impl LogRecordRef<'_> {
+    /// The record copied.
+    pub fn to_owned_record(&self) -> LogRecord {
+        LogRecord {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            key: self.key.to_vec(),
+            payload: self.payload.map(<[u8]>::to_vec),
+            seq: self.seq,
+        }
+    }
 }
 
 /// One partition's restored state.
@@ -61,96 +110,25 @@ pub struct Restored {
 /// with its checkpoint from the checkpoint topic, if any) from `records` in
 /// log order per changelog partition. `committed`: under exactly-once, the
 /// committed offset of each source; the checkpoints then come from the
-/// markers.
+/// markers. The same as feeding each record to a [`Restorer`] (which the
+/// runtime does as it reads).
 pub fn restore(
     assigned: BTreeMap<String, Option<Checkpoint>>,
     records: Vec<LogRecord>,
     committed: Option<&HashMap<String, i64>>,
 ) -> BTreeMap<String, Restored> {
-    let mut out: BTreeMap<String, Restored> = assigned
-        .into_iter()
-        .map(|(s, checkpoint)| {
-            let checkpoint = if committed.is_some() {
-                None
-            } else {
-                checkpoint
-            };
-            (
-                s,
-                Restored {
-                    checkpoint,
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-    if let Some(committed) = committed {
+    let mut restorer = Restorer::new(assigned, committed);
+    // A second pass at most: the restorer of a `ReadAgain` knows every
+    // checkpoint and never asks again.
+    loop {
         for r in &records {
-            let Some(source) = codec::parse_marker_key(&r.key) else {
-                continue;
-            };
-            let Some(Ok(cp)) = r.payload.as_deref().map(codec::decode_checkpoint) else {
-                continue;
-            };
-            let Some(slot) = out.get_mut(&source) else {
-                continue;
-            };
-            if committed.get(&source).is_none_or(|c| cp.offset <= *c) {
-                slot.checkpoint = Some(cp);
-            }
+            restorer.push(r.view());
+        }
+        match restorer.finish() {
+            Outcome::Restored(out) => return out,
+            Outcome::ReadAgain(next) => restorer = next,
         }
     }
-    // Newest record per changelog key: its bytes are the window's identity
-    // (compaction's too), so only one record per window is parsed and
-    // decoded, however many writes the log holds.
-    let mut confirmed: HashMap<&[u8], usize> = HashMap::new();
-    let mut unconfirmed: HashSet<&[u8]> = HashSet::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.key.starts_with(b"[\"marker\",") {
-            continue;
-        }
-        let Some(source) = codec::entry_source(&r.key) else {
-            continue; // not weir's
-        };
-        let Some(slot) = out.get(&*source) else {
-            continue; // another input topic sharing this changelog partition
-        };
-        let seq = slot.checkpoint.as_ref().map_or(0, |c| c.seq);
-        if r.seq > seq {
-            unconfirmed.insert(&r.key);
-        } else {
-            confirmed.insert(&r.key, i);
-        }
-    }
-    let mut live: Vec<(&[u8], usize)> = confirmed.into_iter().collect();
-    live.sort_unstable();
-    for (key, i) in live {
-        let Some(k) = codec::parse_entry_key(key) else {
-            continue;
-        };
-        let Some(v) = records[i].payload.as_deref() else {
-            continue; // a tombstone
-        };
-        let Some(r) = out.get_mut(&k.source) else {
-            continue;
-        };
-        match codec::decode_entry(v) {
-            Ok(e) => r.windows.push((k.stage, e)),
-            Err(e) => r
-                .unreadable
-                .push((k.stage, format!("window {}: {e}", k.key))),
-        }
-    }
-    let mut marked: Vec<&[u8]> = unconfirmed.into_iter().collect();
-    marked.sort_unstable();
-    for key in marked {
-        if let Some(k) = codec::parse_entry_key(key) {
-            if let Some(r) = out.get_mut(&k.source) {
-                r.unconfirmed.push((k.stage, k.key, k.start));
-            }
-        }
-    }
-    out
 }
 
 /// Puts `r` into a partition's fresh `chain`: the checkpoint's watermark
