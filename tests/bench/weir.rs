@@ -34,17 +34,23 @@ pub fn write_config(dir: &Path, name: &str, bootstrap: &str, metrics_port: u16) 
          commit_interval: 1s\n",
         crate::broker::SESSION_TIMEOUT_MS
     );
-    // Experiment knob: `WEIR_BENCH_CLIENT="linger.ms=20,batch.size=1000000"`.
-    let extra: String = std::env::var("WEIR_BENCH_CLIENT")
+    let cfg = with_client_knob(&cfg, "WEIR_BENCH_CLIENT");
+    let path = dir.join(format!("{name}.config.yaml"));
+    std::fs::write(&path, cfg).expect("write weir config");
+    path
+}
+
+/// `cfg` (a daemon config) with the librdkafka properties of the
+/// experiment knob `var` added to `kafka.client`:
+/// `WEIR_BENCH_CLIENT="linger.ms=20,batch.size=1000000"`.
+fn with_client_knob(cfg: &str, var: &str) -> String {
+    let extra: String = std::env::var(var)
         .unwrap_or_default()
         .split(',')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
         .collect();
-    let cfg = cfg.replacen("\nmetrics:", &format!("\n{extra}metrics:"), 1);
-    let path = dir.join(format!("{name}.config.yaml"));
-    std::fs::write(&path, cfg).expect("write weir config");
-    path
+    cfg.replacen("\nmetrics:", &format!("\n{extra}metrics:"), 1)
 }
 
 /// `weir run --config CONFIG PIPELINE` in `dir`, without `RUST_LOG`.
@@ -212,11 +218,15 @@ pub struct Restore {
     pub bytes: u64,
     /// Seconds from the assignment to the state in place.
     pub seconds: f64,
+    /// Peak resident set (VmHWM) of the restoring process once the state
+    /// is in place, KiB.
+    pub peak_rss_kib: u64,
 }
 
 /// Starts `weir run` on `pipeline` again (same group: its state is in the
 /// changelog), waits for the "state restored from the changelog" log lines
-/// of its assignment, and stops it. Sums over the lines of one assignment.
+/// of its assignment, reads its peak RSS, and stops it. The figures are
+/// those of the first such line (one assignment of every partition).
 pub fn measure_restore(
     env: &RunEnv,
     weir_bin: &Path,
@@ -226,18 +236,18 @@ pub fn measure_restore(
     let dir = &env.dir;
     let port = crate::broker::free_port();
     let config = dir.join(format!("{name}.config.yaml"));
-    std::fs::write(
-        &config,
-        format!(
-            "kafka:\n  bootstrap_servers: \"{}\"\n  client:\n    session.timeout.ms: \"{}\"\n\
-             metrics:\n  listen: \"127.0.0.1:{port}\"\n\
-             log:\n  format: json\n  level: info\n\
-             commit_interval: 1s\n",
-            env.bootstrap,
-            crate::broker::SESSION_TIMEOUT_MS
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    let cfg = format!(
+        "kafka:\n  bootstrap_servers: \"{}\"\n  client:\n    session.timeout.ms: \"{}\"\n\
+         metrics:\n  listen: \"127.0.0.1:{port}\"\n\
+         log:\n  format: json\n  level: info\n\
+         commit_interval: 1s\n",
+        env.bootstrap,
+        crate::broker::SESSION_TIMEOUT_MS
+    );
+    // Experiment knob for the restoring run only (its reader's fetch sizes,
+    // say): `WEIR_BENCH_RESTORE_CLIENT="max.partition.fetch.bytes=4194304"`.
+    let cfg = with_client_knob(&cfg, "WEIR_BENCH_RESTORE_CLIENT");
+    std::fs::write(&config, cfg).map_err(|e| e.to_string())?;
     let cmd = run_command(weir_bin, &config, pipeline, dir);
     let mut proc = Proc::spawn(cmd, dir, name, false)?;
     let deadline = Instant::now() + env.timeout;
@@ -258,6 +268,9 @@ pub fn measure_restore(
         }
         std::thread::sleep(SAMPLE_EVERY);
     };
+    // Nothing is left to process (the first run read the whole input):
+    // the peak so far is the restore's.
+    let rss = peak_rss_kib(proc.pid()).ok_or("cannot read /proc/<pid>/status")?;
     let _ = proc.stop(true, Duration::from_secs(40));
     let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
     let f = &v["fields"];
@@ -266,5 +279,6 @@ pub fn measure_restore(
         records: f["records"].as_u64().unwrap_or(0),
         bytes: f["bytes"].as_u64().unwrap_or(0),
         seconds: f["seconds"].as_f64().unwrap_or(f64::NAN),
+        peak_rss_kib: rss,
     })
 }
