@@ -26,7 +26,9 @@
 //! (`weir::runtime::processor::PartitionProcessor`), as `weir run`, `weir
 //! dev` and `weir test` do. The `restore` group times the pure restore
 //! step of 1,000,000 windows ([`restore`]). Under `cargo test --all-targets` criterion runs each
-//! case once, on 2,000 records.
+//! case once, on 2,000 records. `WEIR_ENGINE_ONCE=<case name>` feeds one
+//! case once (200,000 records under `--bench`) and exits, for profilers;
+//! `WEIR_ENGINE_RECORDS=<n>` sets the number of records of every case.
 
 #[path = "../tests/bench/records.rs"]
 #[allow(dead_code)]
@@ -274,6 +276,17 @@ fn engine(c: &mut Criterion) {
         ("passthrough decode+encode", &decode_encode),
         ("passthrough raw", &raw),
     ];
+    // `WEIR_ENGINE_ONCE=<case>`: feed that case once and stop (for
+    // `valgrind --tool=callgrind` or `perf`: one pass, nothing else timed).
+    if let Ok(once) = std::env::var("WEIR_ENGINE_ONCE") {
+        let (name, plan) = cases
+            .iter()
+            .find(|(name, _)| *name == once)
+            .unwrap_or_else(|| panic!("WEIR_ENGINE_ONCE={once}: no such case"));
+        let outputs = feed(&mut Engine::new(plan), &input);
+        eprintln!("engine/{name} once: {n} records in, {outputs} sink messages out");
+        std::process::exit(0);
+    }
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(n));
     g.sample_size(10);

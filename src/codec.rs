@@ -211,11 +211,21 @@ fn event_time_found(
     }
 }
 
+/// The JSON text of [`Record::json`] (as `serde_json::to_vec` writes it):
+/// the bytes of a lazy payload written by weir itself (a spliced
+/// transform, a window result) are copied, not decoded and written again.
+pub fn json_bytes(rec: &Record) -> Vec<u8> {
+    match rec.lazy.as_ref().and_then(|l| l.canonical_bytes()) {
+        Some(b) => b.to_vec(),
+        None => serde_json::to_vec(rec.json()).unwrap_or_default(),
+    }
+}
+
 /// Encodes a record's payload for a sink: JSON for `json`; the string itself
 /// (or JSON for non-strings) for `text`; the original bytes for `bytes`.
 pub fn encode_value(rec: &Record, format: Format) -> Vec<u8> {
-    if let Some(l) = &rec.lazy {
-        return serde_json::to_vec(l.value()).unwrap_or_default();
+    if rec.lazy.is_some() {
+        return json_bytes(rec);
     }
     if let Some(b) = &rec.raw_bytes {
         if format == Format::Bytes || rec.value.is_null() {
@@ -324,5 +334,20 @@ mod tests {
         assert_eq!(encode_key(&r.key), Some(b"JFK".to_vec()));
         assert_eq!(encode_value(&r, Format::Json), br#"{"a":1}"#.to_vec());
         assert_eq!(encode_key(&Value::Null), None);
+    }
+
+    #[test]
+    fn json_bytes_copy_canonical_payloads_only() {
+        let mut w = crate::record::ObjectWriter::with_capacity(16, 1);
+        w.value("a", &serde_json::json!(1.5));
+        let mut r = Record::new(Value::Null, Value::Null);
+        r.lazy = Some(Arc::new(w.finish()));
+        assert_eq!(json_bytes(&r), br#"{"a":1.5}"#.to_vec());
+        r.lazy = Some(Arc::new(LazyObject::parse(br#"{ "a" : 1.50 }"#).unwrap()));
+        assert_eq!(json_bytes(&r), br#"{"a":1.5}"#.to_vec());
+        assert_eq!(encode_value(&r, Format::Text), br#"{"a":1.5}"#.to_vec());
+        let mut bytes = Record::new(Value::Null, Value::Null);
+        bytes.raw_bytes = Some(Arc::from(&b"\x00"[..]));
+        assert_eq!(json_bytes(&bytes), b"null".to_vec());
     }
 }

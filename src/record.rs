@@ -1,6 +1,7 @@
 //! The record that flows through a pipeline's stages, and [`LazyObject`]:
 //! a JSON object payload kept as its bytes with an index of its top-level
-//! fields, so that stages parse only the fields they read.
+//! fields, so that stages parse only the fields they read; and
+//! [`ObjectWriter`], which writes such an object straight to bytes.
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -102,7 +103,9 @@ impl Record {
 }
 
 mod lazy;
-pub use lazy::{decode_raw, LazyObject};
+mod writer;
+pub use lazy::{decode_raw, plain_int, LazyObject, RawFields};
+pub use writer::{plain_name, write_value, ObjectWriter};
 
 #[cfg(test)]
 mod tests {

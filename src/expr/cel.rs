@@ -12,8 +12,8 @@
 
 use super::convert::{json_fields_to_cel, json_to_cel};
 pub use super::error::{ExprError, ExprErrorKind};
-use super::native::Native;
-use crate::record::{LazyObject, Record};
+use super::native::{Native, NativeValue};
+use crate::record::{LazyObject, RawFields, Record};
 use cel::common::ast::Expr;
 use cel::{Context, Env, IdedExpr, Program, Value as Cel};
 use std::collections::BTreeSet;
@@ -403,6 +403,13 @@ impl CelExpr {
             .map_err(|e| ExprError::new(self.source.as_str(), e.to_string()))
     }
 
+    /// The expression's value for `rec` by its native form
+    /// ([`Native::eval_scalar`]), when it has one and the answer is
+    /// certain; `None` otherwise (evaluate with [`CelExpr::eval`]).
+    pub fn eval_native<'a>(&'a self, rec: &'a Record) -> Option<NativeValue<'a>> {
+        self.native.as_ref()?.eval_scalar(rec)
+    }
+
     /// Evaluates to a JSON value (for keys and `set` fields).
     ///
     /// # Errors
@@ -416,6 +423,13 @@ impl CelExpr {
             return Ok(j);
         }
         self.eval_json_cel(root, rec)
+    }
+
+    /// The expression's JSON value with `value` the object whose fields
+    /// are `fields`, by its native form alone: `None` when it has none or
+    /// is not certain (then evaluate a record holding that object).
+    pub fn eval_json_native_in(&self, fields: &dyn RawFields) -> Option<serde_json::Value> {
+        self.native.as_ref()?.eval_json_in(fields)
     }
 
     /// [`CelExpr::eval_json`] by the CEL program alone, never natively.

@@ -10,7 +10,7 @@
 //! or error text. Expressions are side-effect free, so evaluating twice is
 //! safe.
 
-use crate::record::{LazyObject, Record};
+use crate::record::{RawFields, Record};
 use cel::common::ast::{operators, Expr, LiteralValue};
 use cel::IdedExpr;
 use serde_json::Value;
@@ -78,9 +78,34 @@ enum Scalar<'a> {
     Str(Cow<'a, str>),
 }
 
+/// The value of a native evaluation ([`Native::eval_scalar`]): a scalar
+/// as the `cel` crate would give it (strings borrowed from the payload or
+/// the expression), or `Missing` when the expression is a plain top-level
+/// field read (`value.f`) of an object payload that lacks `f` (where CEL
+/// fails with `No such key: f`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NativeValue<'a> {
+    /// `null`.
+    Null,
+    /// A bool.
+    Bool(bool),
+    /// A CEL `int`.
+    Int(i64),
+    /// A CEL `uint` (a JSON integer above `i64::MAX`).
+    UInt(u64),
+    /// A CEL `double`.
+    Float(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// The field read is not in the payload object.
+    Missing,
+}
+
 /// The payload as the native evaluator sees it.
 enum Payload<'a> {
-    Lazy(&'a LazyObject),
+    /// An object by the raw JSON text of its fields (a lazy payload, or
+    /// a transform's fields being built).
+    Lazy(&'a dyn RawFields),
     Json(&'a Value),
     /// `format: bytes`: `value` is bytes in CEL; nothing native applies.
     Other,
@@ -101,26 +126,61 @@ impl Native {
         }
     }
 
-    /// The expression's value as JSON (as `cel_to_json` gives it), when certain.
-    pub fn eval_json(&self, rec: &Record) -> Option<Value> {
-        Some(match eval(&self.root, &payload(rec))? {
-            Scalar::Null => Value::Null,
-            Scalar::Bool(b) => Value::Bool(b),
-            Scalar::Int(i) => Value::from(i),
-            Scalar::UInt(u) => Value::from(u),
-            Scalar::Float(f) => serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            Scalar::Str(s) => Value::String(s.into_owned()),
+    /// The expression's value as a scalar, when certain (see
+    /// [`NativeValue`]); `None` leaves the record to the CEL program.
+    pub fn eval_scalar<'a>(&'a self, rec: &'a Record) -> Option<NativeValue<'a>> {
+        let p = payload(rec);
+        if let Node::Field(name) = &self.root {
+            let missing = match &p {
+                Payload::Lazy(l) => !l.contains(name),
+                Payload::Json(Value::Object(o)) => !o.contains_key(name),
+                _ => false,
+            };
+            if missing {
+                return Some(NativeValue::Missing);
+            }
+        }
+        Some(match eval(&self.root, &p)? {
+            Scalar::Null => NativeValue::Null,
+            Scalar::Bool(b) => NativeValue::Bool(b),
+            Scalar::Int(i) => NativeValue::Int(i),
+            Scalar::UInt(u) => NativeValue::UInt(u),
+            Scalar::Float(f) => NativeValue::Float(f),
+            Scalar::Str(s) => NativeValue::Str(s),
         })
     }
+
+    /// The expression's value as JSON (as `cel_to_json` gives it), when certain.
+    pub fn eval_json(&self, rec: &Record) -> Option<Value> {
+        json_of(eval(&self.root, &payload(rec))?)
+    }
+
+    /// [`Native::eval_json`] with `value` the object whose fields are
+    /// `fields` (canonical or source JSON text, as a lazy payload holds).
+    pub fn eval_json_in(&self, fields: &dyn RawFields) -> Option<Value> {
+        json_of(eval(&self.root, &Payload::Lazy(fields))?)
+    }
+}
+
+/// A scalar as `cel_to_json` gives it.
+fn json_of(s: Scalar<'_>) -> Option<Value> {
+    Some(match s {
+        Scalar::Null => Value::Null,
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::Int(i) => Value::from(i),
+        Scalar::UInt(u) => Value::from(u),
+        Scalar::Float(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Scalar::Str(s) => Value::String(s.into_owned()),
+    })
 }
 
 fn payload(rec: &Record) -> Payload<'_> {
     if rec.raw_bytes.is_some() {
         Payload::Other
     } else if let Some(l) = &rec.lazy {
-        Payload::Lazy(l)
+        Payload::Lazy(&**l)
     } else {
         Payload::Json(&rec.value)
     }
@@ -332,6 +392,7 @@ fn scalar_from_raw(raw: &[u8]) -> Option<Scalar<'_>> {
 mod tests {
     use super::*;
     use crate::expr::CelEnv;
+    use crate::record::LazyObject;
     use serde_json::json;
     use std::sync::Arc;
 

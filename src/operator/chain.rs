@@ -184,6 +184,17 @@ impl Chain {
         }
     }
 
+    /// Has every window stage give results as JSON bytes
+    /// ([`WindowOperator::results_as_bytes`]): a result's payload is then in
+    /// `Record::lazy`, read through `Record::json`, and a sink copies its
+    /// bytes instead of serialising a map.
+    pub fn results_as_bytes(mut self) -> Self {
+        for op in self.windows.iter_mut().flatten() {
+            op.results_as_bytes(true);
+        }
+        self
+    }
+
     /// Limits the chain to a segment: it runs stages `from..` and, with
     /// `until = Some(i)`, stops before stage `i`, handing records to the
     /// repartition topic instead of the sinks. A segment starting after a

@@ -1,5 +1,6 @@
 //! `transform`: reshape the payload with select, rename, set and drop, in
-//! that order (DESIGN.md §2).
+//! that order (DESIGN.md §2). A lazy payload is spliced into new bytes
+//! when the transform allows it (`splice`), else decoded into a map.
 
 use crate::expr::{CelExpr, ExprError, JsonPath};
 use crate::record::{decode_raw, Record};
@@ -30,6 +31,11 @@ impl Transform {
         root: &Context<'static, 'static>,
         rec: &mut Record,
     ) -> Result<(), ExprError> {
+        if rec.raw_bytes.is_none() && self.splices() {
+            if let Some(l) = rec.lazy.take() {
+                return self.apply_spliced(root, rec, l);
+            }
+        }
         let selected = rec.lazy.is_some() && self.decode_lazy(rec);
         if !self.select.is_empty() && !selected {
             let mut out = Value::Object(Map::new());
@@ -86,6 +92,8 @@ impl Transform {
         true
     }
 }
+
+mod splice;
 
 #[cfg(test)]
 mod tests {

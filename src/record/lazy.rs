@@ -10,6 +10,26 @@ use std::sync::OnceLock;
 /// Nesting deeper than this is left to `serde_json` (its limit is 128).
 const MAX_DEPTH: usize = 100;
 
+/// A JSON object read by the raw JSON text of its top-level fields, as
+/// the native expression evaluator reads payloads (`expr::native`): a
+/// [`LazyObject`], or the fields of a transform's output being built.
+/// Each text is valid JSON as [`LazyObject::parse`] accepts it.
+pub trait RawFields {
+    /// The raw JSON text of the top-level field `name`, if present.
+    fn raw(&self, name: &str) -> Option<&[u8]>;
+
+    /// Whether the top-level field `name` is present.
+    fn contains(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+}
+
+impl RawFields for LazyObject {
+    fn raw(&self, name: &str) -> Option<&[u8]> {
+        LazyObject::raw(self, name)
+    }
+}
+
 /// A JSON object payload as its bytes and the byte ranges of its top-level
 /// fields, in order. Built only for payloads that `serde_json` would read
 /// as the same object ([`LazyObject::parse`] is conservative: anything
@@ -21,6 +41,8 @@ pub struct LazyObject {
     /// (key, value) byte ranges; keys have no escapes and are unique.
     fields: Vec<(Range<u32>, Range<u32>)>,
     whole: OnceLock<Value>,
+    /// The bytes are what `serde_json::to_vec` gives for the value.
+    canonical: bool,
 }
 
 impl LazyObject {
@@ -30,7 +52,10 @@ impl LazyObject {
     /// otherwise (decode it with `serde_json`, which also gives the exact
     /// error for invalid JSON).
     pub fn parse(bytes: &[u8]) -> Option<LazyObject> {
-        if bytes.len() >= u32::MAX as usize || std::str::from_utf8(bytes).is_err() {
+        // UTF-8 is checked where it can occur: outside strings the scanner
+        // accepts ASCII only, and a string with a non-ASCII byte is checked
+        // whole ([`Scanner::string`]).
+        if bytes.len() >= u32::MAX as usize {
             return None;
         }
         let mut s = Scanner { b: bytes, i: 0 };
@@ -85,7 +110,37 @@ impl LazyObject {
             bytes: bytes.into(),
             fields,
             whole: OnceLock::new(),
+            canonical: false,
         })
+    }
+
+    /// An object from `bytes` that are canonical JSON (what
+    /// `serde_json::to_vec` gives for their value) and the byte ranges of
+    /// its fields (unique keys without escapes): what
+    /// [`super::ObjectWriter`] writes.
+    pub(super) fn from_canonical(bytes: Vec<u8>, fields: Vec<(Range<u32>, Range<u32>)>) -> Self {
+        LazyObject {
+            bytes: bytes.into(),
+            fields,
+            whole: OnceLock::new(),
+            canonical: true,
+        }
+    }
+
+    /// The bytes when they are exactly what `serde_json::to_vec` gives for
+    /// the value (so a sink can copy them), else `None`.
+    pub fn canonical_bytes(&self) -> Option<&[u8]> {
+        self.canonical.then_some(&*self.bytes)
+    }
+
+    /// Number of top-level fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the object has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 
     /// The payload bytes.
@@ -129,22 +184,34 @@ impl LazyObject {
 
     /// The whole payload, decoded once.
     pub fn value(&self) -> &Value {
-        self.whole.get_or_init(|| {
-            serde_json::from_slice(&self.bytes).expect("a LazyObject is valid JSON")
-        })
+        self.whole.get_or_init(|| self.decode())
     }
 
     /// The whole payload, decoded.
-    pub fn into_value(self) -> Value {
-        match self.whole.into_inner() {
+    pub fn into_value(mut self) -> Value {
+        match self.whole.take() {
             Some(v) => v,
-            None => serde_json::from_slice(&self.bytes).expect("a LazyObject is valid JSON"),
+            None => self.decode(),
         }
+    }
+
+    /// Decodes field by field from the index: the keys are unique and each
+    /// field's text valid, so this is the object serde_json reads from the
+    /// whole text, without scanning it again.
+    fn decode(&self) -> Value {
+        let mut m = serde_json::Map::with_capacity(self.fields.len());
+        for (k, v) in self.fields() {
+            m.insert(k.to_owned(), decode_raw(v));
+        }
+        Value::Object(m)
     }
 }
 
 /// Decodes one field's raw JSON text (checked by [`LazyObject::parse`]).
 pub fn decode_raw(raw: &[u8]) -> Value {
+    if let Some(i) = plain_int(raw) {
+        return Value::from(i);
+    }
     match raw.first() {
         Some(b'"') if !raw.contains(&b'\\') => Value::String(
             std::str::from_utf8(&raw[1..raw.len() - 1])
@@ -153,6 +220,61 @@ pub fn decode_raw(raw: &[u8]) -> Value {
         ),
         _ => serde_json::from_slice(raw).expect("a LazyObject field is valid JSON"),
     }
+}
+
+/// The value of `raw` when it is a plain JSON integer of at most 18
+/// digits (so it fits an `i64`), as serde_json reads it; `None` for
+/// anything else, `-0` included (serde_json reads it as the float -0.0).
+pub fn plain_int(raw: &[u8]) -> Option<i64> {
+    let (neg, digits) = match raw {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, raw),
+    };
+    if digits.is_empty() || digits.len() > 18 || (neg && digits == b"0") {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(c - b'0');
+    }
+    Some(if neg { -n } else { n })
+}
+
+/// The index of the first byte at or after `i` in `b` that is a quote, a
+/// backslash, a control character or not ASCII (`b.len()` when none):
+/// eight bytes at a time, with the classic bit tricks for "has a zero
+/// byte" and "has a byte less than n" (Anderson, *Bit Twiddling Hacks*).
+/// Their false positives only ever sit above a true match in the
+/// little-endian word, so the lowest flagged byte is the first match.
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let q = w ^ (ONES * u64::from(b'"'));
+        let e = w ^ (ONES * u64::from(b'\\'));
+        let hits = ((q.wrapping_sub(ONES) & !q)
+            | (e.wrapping_sub(ONES) & !e)
+            | (w.wrapping_sub(ONES * 0x20) & !w)
+            | w)
+            & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+            return i;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// A validating scanner over JSON text; every method returns `None` for
@@ -174,23 +296,25 @@ impl Scanner<'_> {
     }
 
     /// A string starting at the quote; its range, quotes included. `key`
-    /// refuses any escape, values refuse `\u`.
+    /// refuses any escape, values refuse `\u`; a string with a non-ASCII
+    /// byte must be valid UTF-8.
     fn string(&mut self, key: bool) -> Option<Range<usize>> {
         let start = self.i;
         if self.peek()? != b'"' {
             return None;
         }
         self.i += 1;
+        let mut ascii = true;
         loop {
-            // Skip plain bytes in one go; stop at a quote, escape or control.
-            let rest = self.b.get(self.i..)?;
-            self.i += rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .unwrap_or(rest.len());
+            // Skip plain bytes in one go; stop at a quote, escape, control
+            // or non-ASCII byte.
+            self.i = skip_plain(self.b, self.i);
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
+                    if !ascii && std::str::from_utf8(&self.b[start + 1..self.i - 1]).is_err() {
+                        return None;
+                    }
                     return Some(start..self.i);
                 }
                 b'\\' if !key => {
@@ -200,8 +324,11 @@ impl Scanner<'_> {
                     }
                     self.i += 2;
                 }
-                c if c < 0x20 || c == b'\\' => return None,
-                _ => self.i += 1,
+                c if c >= 0x80 => {
+                    ascii = false;
+                    self.i += 1;
+                }
+                _ => return None,
             }
         }
     }
@@ -242,11 +369,20 @@ impl Scanner<'_> {
             }
             float = true;
         }
-        if float {
-            // Out of range is an error for serde_json: leave it the case.
+        if self.i - start > 300 {
+            return None;
+        }
+        // Without an exponent, fewer than 301 integer digits are finite
+        // and below 1e300. With one, out of range is an error for
+        // serde_json: leave it the case.
+        if float
+            && self.b[int_start..self.i]
+                .iter()
+                .any(|c| matches!(c, b'e' | b'E'))
+        {
             let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
             let f: f64 = text.parse().ok()?;
-            if !f.is_finite() || f.abs() > 1e300 || self.i - start > 300 {
+            if !f.is_finite() || f.abs() > 1e300 {
                 return None;
             }
         }
@@ -325,6 +461,115 @@ impl Scanner<'_> {
                 }
             }
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time skip finds what a byte loop finds, wherever the
+    /// byte is and whatever precedes it.
+    #[test]
+    fn skip_plain_finds_the_first_special_byte() {
+        let naive = |b: &[u8], i: usize| {
+            (i..b.len())
+                .find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f | 0x80..=0xff))
+                .unwrap_or(b.len())
+        };
+        let specials = [b'"', b'\\', 0x00, 0x1f, 0x80, 0xc3, 0xff];
+        let fillers = [b'a', b' ', 0x21, 0x7f, b'!', b'#', b'[', b']'];
+        for len in 0..40 {
+            for &f in &fillers {
+                let mut b = vec![f; len];
+                assert_eq!(skip_plain(&b, 0), naive(&b, 0));
+                for at in 0..len {
+                    for &s in &specials {
+                        b[at] = s;
+                        // A second special after the first, and borrow-prone
+                        // bytes (0x01, 0x21, 0x5d) before it.
+                        if at + 3 < len {
+                            b[at + 3] = b'"';
+                        }
+                        if at > 0 {
+                            b[at - 1] = [0x01, 0x21, 0x5d][at % 3];
+                        }
+                        for start in [0, at / 2, at] {
+                            assert_eq!(
+                                skip_plain(&b, start),
+                                naive(&b, start),
+                                "{b:?} from {start}"
+                            );
+                        }
+                        b = vec![f; len];
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_integers_decode_as_serde_json_reads_them() {
+        for text in [
+            "0",
+            "-1",
+            "7",
+            "42",
+            "-0",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "18446744073709551615",
+            "1.5",
+            "1e3",
+            "-",
+            "",
+            "--1",
+        ] {
+            let want = serde_json::from_str::<Value>(text).ok();
+            let fast = plain_int(text.as_bytes()).map(Value::from);
+            if let Some(f) = &fast {
+                assert_eq!(Some(f), want.as_ref(), "{text}");
+            }
+            if let Some(w) = want {
+                assert_eq!(decode_raw(text.as_bytes()), w, "{text}");
+            }
+        }
+        assert_eq!(plain_int(b"-0"), None);
+        assert_eq!(plain_int(b"1234567890123456789"), None, "19 digits");
+        assert_eq!(plain_int(b"-42"), Some(-42));
+    }
+
+    #[test]
+    fn checks_utf8_inside_strings_only() {
+        assert!(LazyObject::parse("{\"a\": \"é😀x\", \"é\": 1}".as_bytes()).is_some());
+        assert!(LazyObject::parse(b"{\"a\": \"\xc3\"}").is_none());
+        assert!(LazyObject::parse(b"{\"a\xff\": 1}").is_none());
+        assert!(LazyObject::parse(b"{\"a\": 1}\xc3\xa9").is_none());
+        assert!(LazyObject::parse(b"{\"a\":\xc3\xa9 1}").is_none());
+        let long = format!("{{\"a\": \"{}é{}\\n\"}}", "x".repeat(21), "y".repeat(9));
+        let l = LazyObject::parse(long.as_bytes()).unwrap();
+        assert_eq!(l.value(), &serde_json::from_str::<Value>(&long).unwrap());
+    }
+
+    #[test]
+    fn numbers_in_range_only() {
+        let nines = "9".repeat(300);
+        let long = format!("{}.5", &nines[..290]);
+        for ok in ["1.5", "-0.25", "1e300", "1.0E+2", &long] {
+            let text = format!("{{\"a\": {ok}}}");
+            assert!(LazyObject::parse(text.as_bytes()).is_some(), "{ok}");
+        }
+        for odd in [
+            "1e301",
+            "-2e300",
+            "1e999",
+            &format!("{nines}0"),
+            &format!("1.{nines}"),
+        ] {
+            let text = format!("{{\"a\": {odd}}}");
+            assert!(LazyObject::parse(text.as_bytes()).is_none(), "{odd}");
         }
     }
 }

@@ -23,7 +23,11 @@ impl WindowOperator {
     ) -> Result<AddOutcome, ExprError> {
         let t = rec.event_time;
         let WindowOperator {
-            def, store, values, ..
+            def,
+            store,
+            values,
+            bytes_results,
+            ..
         } = self;
         let def = &**def;
         if def.closes_at(a.last_start(t) + a.size) <= wm {
@@ -71,7 +75,12 @@ impl WindowOperator {
                 }
             };
             if def.emit == EmitMode::Update {
-                out.push(emit::result(def, &store.keys, store.get(slot)));
+                out.push(emit::result(
+                    def,
+                    &store.keys,
+                    store.get(slot),
+                    *bytes_results,
+                ));
             }
         }
         Ok(AddOutcome::Added)

@@ -104,6 +104,8 @@ pub struct WindowOperator {
     values: Vec<AggValue>,
     /// The slots of the sessions a record merges (reused).
     merging: Vec<u32>,
+    /// Results are written straight to JSON bytes ([`emit::writes_bytes`]).
+    bytes_results: bool,
 }
 
 impl WindowOperator {
@@ -112,10 +114,21 @@ impl WindowOperator {
         let aligned = matches!(def.kind, WindowKind::Aligned(_));
         WindowOperator {
             store: Store::new(aligned, def.allowed_lateness),
-            def,
             values: Vec::new(),
             merging: Vec::new(),
+            bytes_results: false,
+            def,
         }
+    }
+
+    /// Has results carry their payload as JSON bytes (`Record::lazy`, in
+    /// the exact text the JSON map gives, `Record::value` left null) when
+    /// `on` and the aggregate names allow it (none is `key` or `window` or
+    /// needs escapes); else (the default) results hold a JSON map in
+    /// `Record::value`. Building no map saves most of a result's cost; read
+    /// results with `Record::json`.
+    pub fn results_as_bytes(&mut self, on: bool) {
+        self.bytes_results = on && emit::writes_bytes(&self.def);
     }
 
     /// The stage definition.
@@ -195,7 +208,12 @@ impl WindowOperator {
             closed += due.len();
             for w in due {
                 if self.def.emit != EmitMode::Update {
-                    out.push(emit::result(&self.def, &self.store.keys, &w));
+                    out.push(emit::result(
+                        &self.def,
+                        &self.store.keys,
+                        &w,
+                        self.bytes_results,
+                    ));
                 }
                 self.store.keys.release(w.key);
             }

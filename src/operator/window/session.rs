@@ -26,6 +26,7 @@ impl WindowOperator {
             store,
             values,
             merging,
+            bytes_results,
         } = self;
         let def = &**def;
         let new_end = t.saturating_add(gap);
@@ -109,7 +110,12 @@ impl WindowOperator {
             }
         };
         if def.emit == EmitMode::Update {
-            out.push(emit::result(def, &store.keys, store.get(slot)));
+            out.push(emit::result(
+                def,
+                &store.keys,
+                store.get(slot),
+                *bytes_results,
+            ));
         }
         Ok(AddOutcome::Added)
     }

@@ -31,7 +31,7 @@ fn rec(key: &str, t: i64, x: i64) -> Record {
 }
 
 fn values(out: &[Record]) -> Vec<Value> {
-    out.iter().map(|r| r.value.clone()).collect()
+    out.iter().map(|r| r.json().clone()).collect()
 }
 
 /// (start, end, n) of each result.
@@ -39,9 +39,9 @@ fn spans(out: &[Record]) -> Vec<(i64, i64, i64)> {
     out.iter()
         .map(|r| {
             (
-                r.value["window"]["start"].as_i64().unwrap(),
-                r.value["window"]["end"].as_i64().unwrap(),
-                r.value["n"].as_i64().unwrap(),
+                r.json()["window"]["start"].as_i64().unwrap(),
+                r.json()["window"]["end"].as_i64().unwrap(),
+                r.json()["n"].as_i64().unwrap(),
             )
         })
         .collect()
@@ -93,7 +93,7 @@ fn out_of_order_within_lateness_is_added_after_it_is_late() {
     );
     assert_eq!(op.advance(12, 14, &mut out), 0);
     op.advance(14, 15, &mut out);
-    assert_eq!(out[0].value["n"], json!(2));
+    assert_eq!(out[0].json()["n"], json!(2));
     assert_eq!(
         op.add(&root, &rec("a", 9, 2), 15, &mut out).unwrap(),
         AddOutcome::Late
@@ -120,7 +120,10 @@ fn hopping_record_partly_late_goes_to_open_windows_only() {
     op.flush(&mut out);
     assert_eq!(
         out.iter()
-            .map(|r| (r.value["window"]["start"].clone(), r.value["total"].clone()))
+            .map(|r| (
+                r.json()["window"]["start"].clone(),
+                r.json()["total"].clone()
+            ))
             .collect::<Vec<_>>(),
         vec![(json!(0), json!(1)), (json!(5), json!(6))]
     );
@@ -311,7 +314,7 @@ fn windows_closing_together_come_out_by_key_text_then_start() {
         .map(|r| {
             (
                 r.key.to_string(),
-                r.value["window"]["start"].as_i64().unwrap(),
+                r.json()["window"]["start"].as_i64().unwrap(),
             )
         })
         .collect();
@@ -366,4 +369,70 @@ fn a_key_leaves_the_table_when_its_last_window_is_written_away() {
         op.advance(t, t + 10, &mut out);
     }
     assert_eq!(op.open_keys(), 1, "z, idle for one round");
+}
+
+/// Results written as bytes are the bytes of the map, for every window
+/// kind and emit mode; a clashing aggregate name keeps the map.
+#[test]
+fn results_as_bytes_match_the_map() {
+    let env = CelEnv::new();
+    let root = env.root();
+    let kinds = [
+        tumbling(10),
+        WindowKind::Aligned(Assigner {
+            size: 10,
+            advance: 5,
+        }),
+        WindowKind::Session { gap: 4 },
+    ];
+    let emits = [EmitMode::Final, EmitMode::Update, EmitMode::Every(5)];
+    let input = [
+        ("a", 0, 1),
+        ("b", 3, -2),
+        ("a", 6, 5),
+        ("\"q\"", 9, 7),
+        ("a", 21, 1),
+    ];
+    for kind in kinds {
+        for emit in emits {
+            let d = def(&env, kind, 2, emit);
+            let mut map = WindowOperator::new(Arc::clone(&d));
+            let mut bytes = WindowOperator::new(d);
+            bytes.results_as_bytes(true);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut wm = i64::MIN;
+            for (k, t, x) in input {
+                let r = rec(k, t, x);
+                map.add(&root, &r, wm, &mut a).unwrap();
+                bytes.add(&root, &r, wm, &mut b).unwrap();
+                map.advance(wm, t - 1, &mut a);
+                bytes.advance(wm, t - 1, &mut b);
+                wm = t - 1;
+            }
+            map.flush(&mut a);
+            bytes.flush(&mut b);
+            assert!(!a.is_empty());
+            assert_eq!(a.len(), b.len(), "{kind:?} {emit:?}");
+            for (x, y) in a.iter().zip(&b) {
+                assert!(x.lazy.is_none() && y.value.is_null());
+                let want = crate::codec::encode_value(x, crate::spec::Format::Json);
+                let got = crate::codec::encode_value(y, crate::spec::Format::Json);
+                assert_eq!(String::from_utf8(got), String::from_utf8(want));
+                assert_eq!(x, y);
+            }
+        }
+    }
+    let clash = Arc::new(WindowDef {
+        aggregates: vec![parse_aggregate(&env, "key", "count()").unwrap()],
+        ..(*def(&env, tumbling(10), 0, EmitMode::Update)).clone()
+    });
+    let mut op = WindowOperator::new(clash);
+    op.results_as_bytes(true);
+    let mut out = Vec::new();
+    op.add(&root, &rec("a", 0, 1), i64::MIN, &mut out).unwrap();
+    assert!(out[0].lazy.is_none());
+    assert_eq!(
+        out[0].value,
+        json!({"key": 1, "window": {"start": 0, "end": 10}})
+    );
 }

@@ -6,6 +6,7 @@
 use super::error::AggError;
 use super::kinds::ArgType;
 use super::{is_missing_key, AggSpec};
+use crate::expr::native::NativeValue;
 use crate::expr::{CelExpr, ExprError};
 use crate::record::Record;
 use cel::{Context, Value as Cel};
@@ -67,12 +68,34 @@ impl AggSpec {
                 Err(e) => Err(e),
             };
         }
+        if let Some(v) = expr.eval_native(rec).and_then(|v| from_native(want, v)) {
+            return Ok(v);
+        }
         match expr.eval(root, rec) {
             Ok(v) => from_cel(expr, want, v),
             Err(e) if is_missing_key(&e) => Ok(AggValue::Null),
             Err(e) => Err(e),
         }
     }
+}
+
+/// A native value ([`CelExpr::eval_native`]) as the [`AggValue`] that
+/// [`from_cel`] makes of the same CEL value, when that succeeds; `None`
+/// for what would be an error (the CEL program then gives its exact
+/// text). A missing field is null, as [`is_missing_key`] makes it.
+fn from_native(want: ArgType, v: NativeValue<'_>) -> Option<AggValue> {
+    Some(match v {
+        NativeValue::Missing | NativeValue::Null => AggValue::Null,
+        _ if want == ArgType::Counted => AggValue::Int(1),
+        NativeValue::Int(i) => AggValue::Int(i),
+        NativeValue::UInt(u) => i64::try_from(u)
+            .map(AggValue::Int)
+            .unwrap_or(AggValue::Float(u as f64)),
+        NativeValue::Float(f) if want == ArgType::FiniteNumber && !f.is_finite() => return None,
+        NativeValue::Float(f) => AggValue::Float(f),
+        NativeValue::Str(s) if want == ArgType::NumberOrString => AggValue::Str(s.into_owned()),
+        NativeValue::Bool(_) | NativeValue::Str(_) => return None,
+    })
 }
 
 /// The CEL value `v` of `expr` as an [`AggValue`] of the type `want`

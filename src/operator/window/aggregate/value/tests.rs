@@ -107,3 +107,102 @@ fn non_finite_floats_serialize_as_strings() {
         AggValue::Float(2.0)
     );
 }
+
+/// [`AggSpec::arg_value`] as the CEL program alone gives it.
+fn cel_only(
+    a: &AggSpec,
+    root: &Context<'static, 'static>,
+    rec: &Record,
+) -> Result<AggValue, ExprError> {
+    let expr = a.arg.as_ref().unwrap();
+    match expr.eval(root, rec) {
+        Ok(v) => from_cel(expr, a.kind.imp().arg(), v),
+        Err(e) if is_missing_key(&e) => Ok(AggValue::Null),
+        Err(e) => Err(e),
+    }
+}
+
+/// `v` as a lazy payload, when it can be one.
+fn try_lazy(v: &Value) -> Option<Record> {
+    let mut r = Record::new(Value::Null, Value::Null);
+    r.lazy = Some(std::sync::Arc::new(crate::record::LazyObject::parse(
+        v.to_string().as_bytes(),
+    )?));
+    Some(r)
+}
+
+fn lazy(v: &Value) -> Record {
+    try_lazy(v).expect("a lazy payload")
+}
+
+/// The native path of plain field arguments gives exactly what CEL gives,
+/// on lazy and decoded payloads, fallbacks included.
+#[test]
+fn native_arguments_agree_with_cel() {
+    let env = CelEnv::new();
+    let root = env.root();
+    let calls = [
+        "sum(value.x)",
+        "avg(value.x)",
+        "min(value.x)",
+        "count(value.x)",
+        "percentile(value.x, 0.5)",
+        "sum(value.x * 2)",
+        "sum(value.a.b)",
+        "max(value.missing)",
+    ];
+    let values = [
+        json!({"x": 5, "a": {"b": 2}}),
+        json!({"x": -0.0}),
+        json!({"x": 1.5e300, "a": {"b": 1.25}}),
+        json!({"x": 18446744073709551615u64}),
+        json!({"x": "abc"}),
+        json!({"x": null}),
+        json!({"x": true}),
+        json!({"x": [1]}),
+        json!({"y": 1}),
+        json!({"a": 3}),
+        json!([1]),
+        json!(7),
+    ];
+    for call in calls {
+        let a = parse_aggregate(&env, "v", call).unwrap();
+        for v in &values {
+            let recs = [Record::new(Value::Null, v.clone())]
+                .into_iter()
+                .chain(try_lazy(v));
+            for r in recs {
+                assert_eq!(
+                    a.arg_value(&root, &r),
+                    cel_only(&a, &root, &r),
+                    "{call} on {v}"
+                );
+            }
+        }
+    }
+}
+
+/// Exact native values: a number, a missing field (null), a string for
+/// `min`, and the fallbacks (a wrong type, a nested path) through CEL.
+#[test]
+fn native_argument_values() {
+    let env = CelEnv::new();
+    let root = env.root();
+    let sum = parse_aggregate(&env, "s", "sum(value.cents)").unwrap();
+    let min = parse_aggregate(&env, "m", "min(value.page)").unwrap();
+    let nested = parse_aggregate(&env, "n", "sum(value.a.b)").unwrap();
+    let r = lazy(&json!({"cents": 150, "page": "/p", "a": {"b": 2.5}}));
+    assert_eq!(sum.arg_value(&root, &r), Ok(AggValue::Int(150)));
+    assert_eq!(min.arg_value(&root, &r), Ok(AggValue::Str("/p".into())));
+    assert_eq!(nested.arg_value(&root, &r), Ok(AggValue::Float(2.5)));
+    let none = lazy(&json!({"other": 1}));
+    assert_eq!(sum.arg_value(&root, &none), Ok(AggValue::Null));
+    assert_eq!(nested.arg_value(&root, &none), Ok(AggValue::Null));
+    let text = lazy(&json!({"cents": "150"}));
+    assert_eq!(
+        sum.arg_value(&root, &text).unwrap_err().message,
+        "gave String(\"150\") (expected a number)"
+    );
+    let float = Record::new(Value::Null, json!({"cents": 1.25}));
+    assert_eq!(sum.arg_value(&root, &float), Ok(AggValue::Float(1.25)));
+}
