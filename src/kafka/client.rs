@@ -32,11 +32,16 @@ pub fn consumer(
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &kafka.bootstrap_servers);
     c.set("fetch.queue.backoff.ms", "10");
-    // Bound the prefetch (librdkafka's defaults, 100,000 messages per
-    // partition and 64 MB, multiply with the partitions of the source and
-    // the repartition topic): 32 MB and 20,000 messages.
-    c.set("queued.max.messages.kbytes", "32768");
+    // Bound the prefetch. librdkafka keeps each fetch response's buffer
+    // while any of its messages waits in the queue, plus ~250 bytes per
+    // queued message, so the defaults (64 MB queued, 50 MB fetches) held
+    // over 60 MB in a window job; 4 MB queued, 4 MB fetches of at most
+    // 512 KB a partition keep it near 10 MB, which on loopback still
+    // fetches ahead of one processing thread (`make bench`, issue 11).
+    c.set("queued.max.messages.kbytes", "4096");
     c.set("queued.min.messages", "20000");
+    c.set("fetch.max.bytes", "4194304");
+    c.set("max.partition.fetch.bytes", "524288");
     c.set("partition.assignment.strategy", "range,roundrobin");
     for (k, v) in &kafka.client {
         c.set(k, property_value(v));
