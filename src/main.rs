@@ -14,7 +14,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// (`dirty_decay_ms`), at once for lazily freed ones (`muzzy_decay_ms`), so
 /// the resident size follows the live heap instead of its peak.
 #[export_name = "malloc_conf"]
-pub static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static MALLOC_CONF: &[u8; 60] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() {
     std::process::exit(weir::cli::main());
