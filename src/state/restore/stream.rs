@@ -339,11 +339,14 @@ impl Restorer {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
         };
         let run = keys.len().div_ceil(threads).max(1);
-        let (slots, thresholds) = (&self.slots, &thresholds);
+        let mut slots = self.slots;
+        sort_like(&mut slots, &mut keys);
+        let thresholds = &thresholds;
         let parts: Vec<Vec<Restored>> = std::thread::scope(|scope| {
             let handles: Vec<_> = keys
-                .chunks(run)
-                .map(|c| scope.spawn(move || decode(c, slots, thresholds)))
+                .chunks_mut(run)
+                .zip(slots.chunks_mut(run))
+                .map(|(k, s)| scope.spawn(move || decode(k, s, thresholds)))
                 .collect();
             // A decode panics only on a bug; it is the pipeline's then.
             handles
@@ -358,7 +361,6 @@ impl Restorer {
                 r.unconfirmed.extend(p.unconfirmed);
             }
         }
-        drop(keys);
         Outcome::Restored(
             self.sources
                 .into_iter()
@@ -372,15 +374,40 @@ impl Restorer {
 /// Keys from which [`Restorer::finish`] decodes on several threads.
 const PARALLEL_FROM: usize = 50_000;
 
-/// The state of the keys of `keys` (sorted), per source (index into
-/// `thresholds`, each source's threshold `seq`): the record each keeps at
-/// its threshold decoded into a window (or an unreadable entry), and a
-/// mark for every key with a record above it.
-fn decode(keys: &[(Box<[u8]>, u32)], slots: &[Slot], thresholds: &[u64]) -> Vec<Restored> {
+/// Puts `slots` in the order of `keys` (sorted keys, each with the index
+/// of its slot): in place, following the permutation's cycles, so no
+/// second vector of slots is needed. The indices are used up.
+fn sort_like(slots: &mut [Slot], keys: &mut [(Box<[u8]>, u32)]) {
+    const DONE: u32 = u32::MAX;
+    for start in 0..keys.len() {
+        if keys[start].1 == DONE {
+            continue;
+        }
+        let first = std::mem::take(&mut slots[start]);
+        let mut at = start;
+        loop {
+            let from = std::mem::replace(&mut keys[at].1, DONE) as usize;
+            if from == start {
+                slots[at] = first;
+                break;
+            }
+            slots[at] = std::mem::take(&mut slots[from]);
+            at = from;
+        }
+    }
+}
+
+/// The state of `keys` (sorted) with their `slots` (in the same order),
+/// per source (index into `thresholds`, each source's threshold `seq`):
+/// the record each keeps at its threshold decoded into a window (or an
+/// unreadable entry), and a mark for every key with a record above it.
+/// Each key and slot is taken out as it is decoded, so its bytes are freed
+/// while the windows are made.
+fn decode(keys: &mut [(Box<[u8]>, u32)], slots: &mut [Slot], thresholds: &[u64]) -> Vec<Restored> {
     let mut out: Vec<Restored> = thresholds.iter().map(|_| Restored::default()).collect();
-    for (key, i) in keys {
-        let slot = &slots[*i as usize];
-        let Some(k) = codec::parse_entry_key(key) else {
+    for (key, slot) in keys.iter_mut().zip(slots) {
+        let (key, slot) = (std::mem::take(&mut key.0), std::mem::take(slot));
+        let Some(k) = codec::parse_entry_key(&key) else {
             continue;
         };
         let t = thresholds[slot.source as usize];
