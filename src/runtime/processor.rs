@@ -193,7 +193,7 @@ impl PartitionProcessor {
                 return StepCounts::default();
             }
             Incoming::Record(rec, src) => {
-                if !repartition::first_time(&mut self.upstream, &src, rec.origin.offset) {
+                if !repartition::first_time(&mut self.upstream, src, rec.origin.offset) {
                     return StepCounts::default(); // a repeat from an upstream replay
                 }
                 self.chain.process(*rec)

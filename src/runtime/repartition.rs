@@ -4,8 +4,10 @@
 //!
 //! Upstream, each source partition writes its records after the `key_by`
 //! keyed by the new key (JSON text, so murmur2 puts a key in one
-//! partition), with the event time as the Kafka timestamp and the headers
-//! `weir.src` (`topic/partition`) and `weir.offset` (source offset); and
+//! partition), with the event time as the Kafka timestamp and one header
+//! `weir.up`: the source offset as 8 bytes big-endian, then the upstream
+//! `topic/partition` as text (records of weir before 0.2 carry the two text
+//! headers `weir.src` and `weir.offset` instead; both are read); and
 //! every 100 ms whose watermark moved, a marker (header `weir.marker`,
 //! payload `{"src", "watermark"}`) to every partition. Downstream, a
 //! partition's watermark is the minimum over all upstream partitions of
@@ -22,6 +24,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+const UP: &str = "weir.up";
 const SRC: &str = "weir.src";
 const OFFSET: &str = "weir.offset";
 const MARKER: &str = "weir.marker";
@@ -31,16 +34,13 @@ const TIME_ERROR: &str = "weir.time_error";
 /// (`topic/partition`); `payload`: the source bytes, when the value is
 /// unchanged JSON (else the value is serialized).
 pub fn record(rec: &Record, source: &str, payload: Option<&[u8]>) -> OutMsg {
-    let offset = rec.origin.offset.to_string();
-    let mut headers = OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: SRC,
-            value: Some(source),
-        })
-        .insert(Header {
-            key: OFFSET,
-            value: Some(&offset),
-        });
+    let mut up = Vec::with_capacity(8 + source.len());
+    up.extend_from_slice(&rec.origin.offset.to_be_bytes());
+    up.extend_from_slice(source.as_bytes());
+    let mut headers = OwnedHeaders::new_with_capacity(2).insert(Header {
+        key: UP,
+        value: Some(&up),
+    });
     if let Some(e) = &rec.time_error {
         headers = headers.insert(Header {
             key: TIME_ERROR,
@@ -83,20 +83,20 @@ pub fn marker(source: &str, watermark: i64, partition: i32, end: bool) -> OutMsg
     }
 }
 
-/// A message read from the repartition topic.
+/// A message read from the repartition topic; `'a` borrows the message.
 #[derive(Debug)]
-pub enum Incoming {
+pub enum Incoming<'a> {
     /// A watermark marker: (upstream `topic/partition`, watermark ms, end of input).
     Marker(String, i64, bool),
     /// A record, with its upstream `topic/partition`.
-    Record(Box<Record>, String),
+    Record(Box<Record>, &'a str),
     /// Written by `weir reset-offsets`: the upstream partitions start over,
     /// so what was seen of them no longer holds.
     Reset,
 }
 
 /// Reads a repartition message; `None` for one weir did not write.
-pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
+pub fn read<'a>(m: &'a BorrowedMessage<'_>) -> Option<Incoming<'a>> {
     let headers = m.headers()?;
     let ts = m.timestamp().to_millis().unwrap_or(0);
     read_parts(
@@ -109,7 +109,7 @@ pub fn read(m: &BorrowedMessage<'_>) -> Option<Incoming> {
 
 /// [`read`] of a record as [`record`] or [`marker`] made it, before it is
 /// produced (`weir test` crosses the repartition topic with no broker).
-pub fn read_out(m: &OutMsg) -> Option<Incoming> {
+pub fn read_out(m: &OutMsg) -> Option<Incoming<'_>> {
     let headers = m.headers.as_ref()?;
     read_parts(
         m.key.as_deref(),
@@ -126,10 +126,11 @@ fn read_parts<'a>(
     payload: Option<&[u8]>,
     ts: i64,
     headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-) -> Option<Incoming> {
-    let (mut marker, mut src, mut offset, mut time_error) = (false, None, None, None);
+) -> Option<Incoming<'a>> {
+    let (mut marker, mut up, mut src, mut offset, mut time_error) = (false, None, None, None, None);
     for (k, v) in headers {
         match k {
+            UP => up = v,
             MARKER => marker = true,
             crate::kafka::reset_state::RESET_HEADER => return Some(Incoming::Reset),
             SRC => src = v,
@@ -146,17 +147,47 @@ fn read_parts<'a>(
             v["end"].as_bool().unwrap_or(false),
         ));
     }
-    let src = std::str::from_utf8(src?).ok()?.to_owned();
-    let offset: i64 = std::str::from_utf8(offset?).ok()?.parse().ok()?;
+    let (src, offset) = match up {
+        Some(up) if up.len() > 8 => {
+            let (offset, src) = up.split_at(8);
+            let offset = i64::from_be_bytes(offset.try_into().ok()?);
+            (std::str::from_utf8(src).ok()?, offset)
+        }
+        Some(_) => return None,
+        None => (
+            std::str::from_utf8(src?).ok()?,
+            std::str::from_utf8(offset?).ok()?.parse().ok()?,
+        ),
+    };
     let (topic, partition) = src.rsplit_once('/')?;
     let origin = Origin {
-        topic: Arc::from(topic),
+        topic: topic_arc(topic),
         partition: partition.parse().ok()?,
         offset,
     };
     let time_error = time_error.map(|e| Arc::from(String::from_utf8_lossy(e).as_ref()));
     let rec = decode(key?, payload?, ts, time_error, origin)?;
     Some(Incoming::Record(Box::new(rec), src))
+}
+
+/// The upstream topic's name as an `Arc`, shared by every record of the
+/// topic (a pipeline reads a handful of topics; one allocation each per
+/// thread instead of one per record).
+fn topic_arc(topic: &str) -> Arc<str> {
+    thread_local! {
+        static TOPICS: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    TOPICS.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(a) = t.iter().find(|a| &***a == topic) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(topic);
+        if t.len() < 64 {
+            t.push(Arc::clone(&a));
+        }
+        a
+    })
 }
 
 /// The record a repartition message carries: key and payload are JSON,
@@ -223,6 +254,67 @@ pub fn note_marker(seen: &mut BTreeMap<String, Upstream>, src: &str, wm: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample() -> Record {
+        let mut rec = Record::new(
+            serde_json::json!("/product/7"),
+            serde_json::json!({"price": 1.5}),
+        );
+        rec.event_time = 1_000;
+        rec.origin = Origin {
+            topic: Arc::from("page-views"),
+            partition: 3,
+            offset: 4_294_967_301,
+        };
+        rec
+    }
+
+    #[test]
+    fn a_record_crosses_with_its_upstream_and_offset_in_one_header() {
+        let out = record(&sample(), "page-views/3", None);
+        let headers: Vec<_> = out
+            .headers
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|h| (h.key.to_owned(), h.value.unwrap().to_vec()))
+            .collect();
+        let mut up = 4_294_967_301i64.to_be_bytes().to_vec();
+        up.extend_from_slice(b"page-views/3");
+        assert_eq!(headers, vec![(UP.to_owned(), up)]);
+        let Some(Incoming::Record(rec, src)) = read_out(&out) else {
+            panic!("not a record");
+        };
+        assert_eq!(src, "page-views/3");
+        assert_eq!(rec.origin, sample().origin);
+        assert_eq!(rec.event_time, 1_000);
+        assert_eq!(rec.key, serde_json::json!("/product/7"));
+        assert_eq!(rec.json(), &serde_json::json!({"price": 1.5}));
+    }
+
+    #[test]
+    fn records_of_the_two_text_headers_are_still_read() {
+        let h = [
+            (SRC, Some(&b"page-views/3"[..])),
+            (OFFSET, Some(&b"42"[..])),
+        ];
+        let Some(Incoming::Record(rec, src)) =
+            read_parts(Some(b"\"k\""), Some(b"{\"a\":1}"), 5, h.into_iter())
+        else {
+            panic!("not a record");
+        };
+        assert_eq!(
+            (src, rec.origin.offset, rec.origin.partition),
+            ("page-views/3", 42, 3)
+        );
+        assert_eq!(&*rec.origin.topic, "page-views");
+    }
+
+    #[test]
+    fn a_truncated_upstream_header_is_not_a_record() {
+        let h = [(UP, Some(&[0u8, 0, 0, 0, 0, 0, 0, 1][..]))];
+        assert!(read_parts(Some(b"\"k\""), Some(b"{}"), 5, h.into_iter()).is_none());
+    }
 
     #[test]
     fn downstream_watermark_is_the_minimum_and_repeats_are_dropped() {
