@@ -330,36 +330,15 @@ impl Restorer {
                 ..Default::default()
             })
             .collect();
-        // The read is over: decoding is CPU work only, spread over the
-        // cores in contiguous runs of keys, so that concatenating the runs
-        // keeps the keys' order.
-        let threads = if keys.len() < PARALLEL_FROM {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-        };
-        let run = keys.len().div_ceil(threads).max(1);
         let mut slots = self.slots;
         sort_like(&mut slots, &mut keys);
-        let thresholds = &thresholds;
-        let parts: Vec<Vec<Restored>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = keys
-                .chunks_mut(run)
-                .zip(slots.chunks_mut(run))
-                .map(|(k, s)| scope.spawn(move || decode(k, s, thresholds)))
-                .collect();
-            // A decode panics only on a bug; it is the pipeline's then.
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        for part in parts {
-            for (r, p) in out.iter_mut().zip(part) {
-                r.windows.extend(p.windows);
-                r.unreadable.extend(p.unreadable);
-                r.unconfirmed.extend(p.unconfirmed);
-            }
+        for (r, p) in out
+            .iter_mut()
+            .zip(decode(&mut keys, &mut slots, &thresholds))
+        {
+            r.windows = p.windows;
+            r.unreadable = p.unreadable;
+            r.unconfirmed = p.unconfirmed;
         }
         Outcome::Restored(
             self.sources
@@ -371,12 +350,11 @@ impl Restorer {
     }
 }
 
-/// Keys from which [`Restorer::finish`] decodes on several threads.
-const PARALLEL_FROM: usize = 50_000;
-
 /// Puts `slots` in the order of `keys` (sorted keys, each with the index
 /// of its slot): in place, following the permutation's cycles, so no
-/// second vector of slots is needed. The indices are used up.
+/// second vector of slots is needed. The indices are used up. (Decoding
+/// stays on the calling thread, the pipeline's: spread over the cores it
+/// would take them from the other pipelines and `/healthz`.)
 fn sort_like(slots: &mut [Slot], keys: &mut [(Box<[u8]>, u32)]) {
     const DONE: u32 = u32::MAX;
     for start in 0..keys.len() {

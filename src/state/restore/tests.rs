@@ -397,17 +397,3 @@ fn streaming_restore_equals_the_collected_one_on_random_logs() {
     }
 }
 
-#[test]
-fn many_keys_are_decoded_on_several_threads_in_key_order() {
-    // Above the restorer's threshold for decoding in parallel.
-    let n = 60_000;
-    let mut log: Vec<LogRecord> = (0..n)
-        .map(|i| put(&format!("k{}", (i * 7919) % n), 0, i as i64, 1 + i as u64 % 3))
-        .collect();
-    log.push(marker(&cp(5, 2)));
-    let want = collected_restore(one(Some(cp(5, 2))), &log, None);
-    let got = restore(one(Some(cp(5, 2))), log, None);
-    assert_eq!(got[SRC].windows.len(), 40_000);
-    assert_eq!(got[SRC].unconfirmed.len(), 20_000);
-    assert_eq!(got, want);
-}
