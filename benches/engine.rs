@@ -30,6 +30,13 @@
 //! case once (200,000 records under `--bench`) and exits, for profilers;
 //! `WEIR_ENGINE_RECORDS=<n>` sets the number of records of every case.
 
+/// The allocator `weir run` uses (`src/main.rs`), so that the per-record
+/// path's allocations cost here what they cost in the daemon (with glibc's
+/// allocator, malloc and free are about a fifth of this bench's
+/// instructions).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[path = "../tests/bench/records.rs"]
 #[allow(dead_code)]
 mod records;

@@ -10,7 +10,7 @@
 //! or error text. Expressions are side-effect free, so evaluating twice is
 //! safe.
 
-use crate::record::{RawFields, Record};
+use crate::record::{plain_int, RawFields, Record};
 use cel::common::ast::{operators, Expr, LiteralValue};
 use cel::IdedExpr;
 use serde_json::Value;
@@ -372,13 +372,8 @@ fn scalar_from_raw(raw: &[u8]) -> Option<Scalar<'_>> {
         b'[' | b'{' => None,
         _ => {
             // Plain integers (not `-0`, which serde_json reads as -0.0).
-            let plain = raw.len() <= 18
-                && !raw.starts_with(b"-0")
-                && raw.iter().all(|c| c.is_ascii_digit() || *c == b'-');
-            if plain {
-                if let Ok(i) = std::str::from_utf8(raw).ok()?.parse::<i64>() {
-                    return Some(Scalar::Int(i));
-                }
+            if let Some(i) = plain_int(raw) {
+                return Some(Scalar::Int(i));
             }
             match serde_json::from_slice::<Value>(raw).ok()? {
                 Value::Number(n) => Some(number(&n)),

@@ -37,7 +37,9 @@ impl RawFields for LazyObject {
 /// what decoding the whole payload would.
 #[derive(Debug)]
 pub struct LazyObject {
-    bytes: Box<[u8]>,
+    /// A `Vec`, not a box: an object written by weir keeps its buffer
+    /// as written (no shrinking copy).
+    bytes: Vec<u8>,
     /// (key, value) byte ranges; keys have no escapes and are unique.
     fields: Vec<(Range<u32>, Range<u32>)>,
     whole: OnceLock<Value>,
@@ -75,7 +77,7 @@ impl LazyObject {
                 let k = &bytes[key.start + 1..key.end - 1];
                 if fields
                     .iter()
-                    .any(|(r, _)| &bytes[r.start as usize..r.end as usize] == k)
+                    .any(|(r, _)| same_key(&bytes[r.start as usize..r.end as usize], k))
                 {
                     return None;
                 }
@@ -107,7 +109,7 @@ impl LazyObject {
             return None;
         }
         Some(LazyObject {
-            bytes: bytes.into(),
+            bytes: bytes.to_vec(),
             fields,
             whole: OnceLock::new(),
             canonical: false,
@@ -120,7 +122,7 @@ impl LazyObject {
     /// [`super::ObjectWriter`] writes.
     pub(super) fn from_canonical(bytes: Vec<u8>, fields: Vec<(Range<u32>, Range<u32>)>) -> Self {
         LazyObject {
-            bytes: bytes.into(),
+            bytes,
             fields,
             whole: OnceLock::new(),
             canonical: true,
@@ -153,7 +155,7 @@ impl LazyObject {
         let b = &*self.bytes;
         self.fields
             .iter()
-            .find(|(k, _)| &b[k.start as usize..k.end as usize] == name.as_bytes())
+            .find(|(k, _)| same_key(&b[k.start as usize..k.end as usize], name.as_bytes()))
             .map(|(_, v)| &b[v.start as usize..v.end as usize])
     }
 
@@ -222,6 +224,14 @@ pub fn decode_raw(raw: &[u8]) -> Value {
     }
 }
 
+/// Whether two keys are equal; their lengths and first bytes are
+/// compared before the rest (most keys differ there), which a slice
+/// comparison does with a call.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
+}
+
 /// The value of `raw` when it is a plain JSON integer of at most 18
 /// digits (so it fits an `i64`), as serde_json reads it; `None` for
 /// anything else, `-0` included (serde_json reads it as the float -0.0).
@@ -249,6 +259,7 @@ pub fn plain_int(raw: &[u8]) -> Option<i64> {
 /// byte" and "has a byte less than n" (Anderson, *Bit Twiddling Hacks*).
 /// Their false positives only ever sit above a true match in the
 /// little-endian word, so the lowest flagged byte is the first match.
+#[inline]
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -285,10 +296,12 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
             self.i += 1;
@@ -298,6 +311,7 @@ impl Scanner<'_> {
     /// A string starting at the quote; its range, quotes included. `key`
     /// refuses any escape, values refuse `\u`; a string with a non-ASCII
     /// byte must be valid UTF-8.
+    #[inline]
     fn string(&mut self, key: bool) -> Option<Range<usize>> {
         let start = self.i;
         if self.peek()? != b'"' {
@@ -333,6 +347,7 @@ impl Scanner<'_> {
         }
     }
 
+    #[inline]
     fn digits(&mut self) -> usize {
         let s = self.i;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -341,6 +356,7 @@ impl Scanner<'_> {
         self.i - s
     }
 
+    #[inline]
     fn number(&mut self) -> Option<()> {
         let start = self.i;
         if self.peek() == Some(b'-') {
@@ -389,6 +405,7 @@ impl Scanner<'_> {
         Some(())
     }
 
+    #[inline]
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         if self.b.get(self.i..self.i + word.len())? == word {
             self.i += word.len();

@@ -78,10 +78,30 @@ pub fn write_value(buf: &mut Vec<u8>, v: &Value) {
         Value::Null => buf.extend_from_slice(b"null"),
         Value::Bool(true) => buf.extend_from_slice(b"true"),
         Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Number(n) if n.is_i64() => write_int(buf, n.as_i64().unwrap_or_default()),
         // Writing JSON into a Vec cannot fail (no I/O error, and a Value
         // has only string keys).
         other => serde_json::to_writer(&mut *buf, other).unwrap_or_default(),
     }
+}
+
+/// Appends the decimal text of `i` (as serde_json writes an integer).
+pub fn write_int(buf: &mut Vec<u8>, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
@@ -113,6 +133,18 @@ mod tests {
         assert_eq!(names, ["key", "window", "n", "x", "s", "none", "é"]);
         let empty = ObjectWriter::with_capacity(2, 0).finish();
         assert_eq!(empty.canonical_bytes(), Some(&b"{}"[..]));
+    }
+
+    #[test]
+    fn integers_as_serde_json_writes_them() {
+        for i in [0, 7, -7, 10, 1_767_225_600_000, i64::MAX, i64::MIN, -1] {
+            let mut b = Vec::new();
+            write_value(&mut b, &json!(i));
+            assert_eq!(b, serde_json::to_vec(&i).unwrap(), "{i}");
+        }
+        let mut b = Vec::new();
+        write_value(&mut b, &json!(u64::MAX));
+        assert_eq!(b, b"18446744073709551615");
     }
 
     #[test]
