@@ -71,8 +71,7 @@ pub struct ReadStats {
 /// to its end when librdkafka reports the end of the partition (the last
 /// stable offset under `read_committed`, past the transaction markers no
 /// consumer sees), when a record at the high watermark arrives, or after
-/// [`QUIET`] without a record. Missing topics yield nothing. Fetches are
-/// large ([`RESTORE_FETCH`], unless the base config sets them).
+/// [`QUIET`] without a record. Missing topics yield nothing.
 ///
 /// # Errors
 /// [`ChangelogError`] when the broker cannot be read or the end is not
@@ -135,18 +134,6 @@ pub fn read_topic_to_end(
     Ok(out)
 }
 
-/// The restore consumer's fetch sizes, set unless the base config (the
-/// daemon's `kafka.client`) sets them: up to 64 MB per fetch response and
-/// 16 MB per partition in it (librdkafka's defaults: 50 MB and 1 MB, so a
-/// partition of a large changelog took a round trip per MB), and up to
-/// 64 MB queued ahead of the reader (librdkafka's default). librdkafka
-/// `CONFIGURATION.md`.
-pub const RESTORE_FETCH: [(&str, &str); 3] = [
-    ("fetch.max.bytes", "67108864"),
-    ("max.partition.fetch.bytes", "16777216"),
-    ("queued.max.messages.kbytes", "65536"),
-];
-
 /// `fetch_watermarks`, retried until `deadline` while the partition has
 /// no leader yet: a topic created a moment ago (weir creates its
 /// checkpoint topic just before reading it) answers `NotLeaderForPartition`
@@ -194,12 +181,11 @@ fn read_topic(
         },
         source,
     };
+    // librdkafka's fetch sizes (50 MB per response, 1 MB per partition):
+    // larger ones (64 MB, 16 MB) were tried and made a loaded broker answer
+    // so late that the [`QUIET`] fallback took a partial changelog for its
+    // end (a 1M-window restore came back with 112,815 windows).
     let mut cfg = base.clone();
-    for (k, v) in RESTORE_FETCH {
-        if cfg.get(k).is_none() {
-            cfg.set(k, v);
-        }
-    }
     cfg.set("group.id", "weir.state-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")

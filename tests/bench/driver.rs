@@ -596,7 +596,8 @@ fn restore_line(r: &RestoreRun, rows: &[Row], env: &RunEnv, weir_bin: &Path) -> 
     }
     let name = format!("weir-{}-restore", r.pipeline);
     let pipeline = repo().join(format!("tests/bench/{}.yaml", r.pipeline));
-    let mut runs = Vec::new();
+    let baseline_bin = std::env::var_os("WEIR_BENCH_RESTORE_BASELINE").map(PathBuf::from);
+    let (mut runs, mut baseline) = (Vec::new(), Vec::new());
     for i in 0..restore_runs() {
         println!(
             "bench: restore of {label}'s windows from the changelog (run {}) …",
@@ -606,12 +607,40 @@ fn restore_line(r: &RestoreRun, rows: &[Row], env: &RunEnv, weir_bin: &Path) -> 
             Ok(m) => runs.push(m),
             Err(e) => return Some(format!("FAIL  restore of {label}'s windows: {e}")),
         }
+        // The same restore by another weir binary, interleaved so that both
+        // see the same machine: before/after figures of a change.
+        if let Some(bin) = &baseline_bin {
+            match crate::weir::measure_restore(env, bin, &pipeline, &format!("{name}-baseline")) {
+                Ok(m) => baseline.push(m),
+                Err(e) => println!("bench: baseline restore ({}): {e}", bin.display()),
+            }
+        }
+    }
+    if !baseline.is_empty() {
+        baseline.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let all: Vec<String> = baseline
+            .iter()
+            .map(|m| format!("{:.2}", m.seconds))
+            .collect();
+        let m = &baseline[baseline.len() / 2];
+        println!(
+            "bench: baseline {} restore of {label}'s {} windows ({} records, {:.1} MB): median {:.2} s ({} s), peak RSS {:.1} MB",
+            baseline_bin.as_ref().map_or(String::new(), |b| b.display().to_string()),
+            m.windows,
+            m.records,
+            m.bytes as f64 / 1e6,
+            m.seconds,
+            all.join(", "),
+            m.peak_rss_kib as f64 / 1024.0
+        );
     }
     runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    // Every run must restore every window; the median is the figure.
+    let wrong = runs.iter().find(|m| m.windows != wanted);
     let line = match runs.get(runs.len() / 2) {
         Some(m) => format!(
             "{} restore of {} windows from the changelog ({} records, {:.1} MB): {:.2} s{}, peak RSS {:.1} MB (goal < {} s)",
-            if m.windows != wanted {
+            if wrong.is_some() {
                 "WRONG"
             } else if m.seconds < r.goal_seconds {
                 "PASS "
@@ -630,11 +659,9 @@ fn restore_line(r: &RestoreRun, rows: &[Row], env: &RunEnv, weir_bin: &Path) -> 
             },
             m.peak_rss_kib as f64 / 1024.0,
             r.goal_seconds
-        ) + &if m.windows != wanted {
-            format!(" — expected {wanted} windows")
-        } else {
-            String::new()
-        },
+        ) + &wrong.map_or(String::new(), |m| {
+            format!(" — a run restored {} windows, expected {wanted}", m.windows)
+        }),
         None => format!("FAIL  restore of {label}'s windows: not run"),
     };
     Some(line)
@@ -642,6 +669,8 @@ fn restore_line(r: &RestoreRun, rows: &[Row], env: &RunEnv, weir_bin: &Path) -> 
 
 /// `WEIR_BENCH_RESTORES=3`: each restore is measured this many times (a
 /// new `weir run` each time) and reported by its median; 1 by default.
+/// With `WEIR_BENCH_RESTORE_BASELINE=/path/to/weir`, each run is followed
+/// by the same restore by that binary (printed, not a goal line).
 fn restore_runs() -> usize {
     std::env::var("WEIR_BENCH_RESTORES")
         .ok()
