@@ -101,7 +101,7 @@ pub fn dlq_record(
         None => OutMsg {
             dest: Dest::Dlq,
             key: encode_key(&rec.key),
-            payload: serde_json::to_vec(rec.json()).unwrap_or_default(),
+            payload: crate::codec::json_bytes(rec),
             timestamp: rec.timestamp,
             headers: Some(headers),
         },

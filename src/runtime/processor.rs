@@ -66,7 +66,9 @@ impl PartitionProcessor {
             Arc::clone(&plan.stages),
             Arc::clone(&plan.sinks),
             plan.max_out_of_orderness,
-        );
+        )
+        // Results straight to JSON bytes: no map built, sinks copy them.
+        .results_as_bytes();
         let repartitioned = plan.repartition_topic() == Some(topic);
         let chain = match &plan.repartition {
             None => chain,

@@ -52,7 +52,7 @@ pub fn record(rec: &Record, source: &str, payload: Option<&[u8]>) -> OutMsg {
         key: Some(rec.key.to_string().into_bytes()),
         payload: match payload {
             Some(p) => p.to_vec(),
-            None => serde_json::to_vec(rec.json()).unwrap_or_default(),
+            None => crate::codec::json_bytes(rec),
         },
         timestamp: if rec.time_error.is_some() {
             rec.timestamp
