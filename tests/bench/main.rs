@@ -19,6 +19,8 @@
 //! 14. a hand-written single-process window program ([`window_ceiling`]):
 //!     (5)'s counts with one consumer, in memory, no repartition, no
 //!     durable state: the ceiling for (5) and (6),
+//! 15. `weir run` with 1,000,000 open windows (`open-windows-1m.yaml`),
+//!     then a second run that restores them from the changelog,
 //!
 //! then every output topic is read back and checked (exact ids, or the
 //! batch reference of the window counts: [`windows`]). Throughput, CPU per
