@@ -396,4 +396,3 @@ fn streaming_restore_equals_the_collected_one_on_random_logs() {
         }
     }
 }
-
