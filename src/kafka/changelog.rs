@@ -45,11 +45,16 @@ pub enum ChangelogError {
     },
 }
 
-/// How long a read waits without a new record before it takes the end as
-/// reached although neither the high watermark nor librdkafka's end of
-/// partition was seen (a fallback for brokers that report either wrongly,
-/// as Tansu does the high watermark).
-pub const QUIET: Duration = Duration::from_secs(3);
+/// How long a read waits without a new record before it asks again where
+/// the consumer stands: a partition whose position (the next offset
+/// librdkafka would hand over, moved past transaction markers and aborted
+/// records too) has reached the end taken at the start is read, however
+/// the broker reports the end (Tansu's high watermark is the last batch's
+/// base offset + 1). A quiet read is never taken as the end by itself: a
+/// loaded broker can answer a fetch after more than this, and a partial
+/// changelog must not become the state (a 1M-window restore once came back
+/// with 112,815 windows that way); the read goes on to its deadline.
+pub const QUIET: Duration = Duration::from_secs(1);
 
 /// How much a read took in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,8 +75,9 @@ pub struct ReadStats {
 /// instance not yet fenced) are not part of the state. A partition is read
 /// to its end when librdkafka reports the end of the partition (the last
 /// stable offset under `read_committed`, past the transaction markers no
-/// consumer sees), when a record at the high watermark arrives, or after
-/// [`QUIET`] without a record. Missing topics yield nothing.
+/// consumer sees), when a record at the high watermark arrives, or when
+/// the consumer's position has reached the end taken at the start (checked
+/// after [`QUIET`] without a record). Missing topics yield nothing.
 ///
 /// # Errors
 /// [`ChangelogError`] when the broker cannot be read or the end is not
@@ -161,6 +167,26 @@ fn watermarks(
     }
 }
 
+/// The partitions of `targets` (partition → offset of the last record at
+/// the start) whose position has passed that offset.
+fn reached_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    targets: &HashMap<i32, i64>,
+) -> rdkafka::error::KafkaResult<Vec<i32>> {
+    let positions = consumer.position()?;
+    Ok(targets
+        .iter()
+        .filter(|(p, last)| {
+            matches!(
+                positions.find_partition(topic, **p).map(|e| e.offset()),
+                Some(Offset::Offset(next)) if next > **last
+            )
+        })
+        .map(|(p, _)| *p)
+        .collect())
+}
+
 /// [`read_partitions`] for the partitions `ps` (all when `None`) of one
 /// topic (librdkafka's end-of-partition event names the partition only).
 #[allow(clippy::too_many_arguments)]
@@ -183,8 +209,8 @@ fn read_topic(
     };
     // librdkafka's fetch sizes (50 MB per response, 1 MB per partition):
     // larger ones (64 MB, 16 MB) were tried and made a loaded broker answer
-    // so late that the [`QUIET`] fallback took a partial changelog for its
-    // end (a 1M-window restore came back with 112,815 windows).
+    // so late that a 3 s quiet fallback (since removed, see [`QUIET`]) took
+    // a partial changelog for its end.
     let mut cfg = base.clone();
     cfg.set("group.id", "weir.state-reader")
         .set("enable.auto.commit", "false")
@@ -249,8 +275,15 @@ fn read_topic(
             });
         }
         if last_progress.elapsed() >= QUIET {
-            tracing::warn!(%topic, partitions = ?targets.keys().collect::<Vec<_>>(), "no end of partition reported; taking the end as reached after {QUIET:?} without records");
-            break;
+            last_progress = Instant::now();
+            let read = reached_end(&consumer, topic, &targets).map_err(err)?;
+            for p in read {
+                targets.remove(&p);
+            }
+            if targets.is_empty() {
+                break;
+            }
+            tracing::debug!(%topic, partitions = ?targets.keys().collect::<Vec<_>>(), "no record for {QUIET:?} and the end not reached; reading on");
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -278,4 +311,55 @@ fn read_topic(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    /// A broker slower to answer each fetch than [`QUIET`] still yields
+    /// the whole changelog: a quiet read is not taken for its end.
+    #[test]
+    fn a_broker_slower_than_quiet_still_gives_the_whole_changelog() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster
+            .create_topic("g.windows.changelog", 1, 1)
+            .expect("topic");
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", cluster.bootstrap_servers());
+        let producer: BaseProducer = base.create().expect("producer");
+        let value = vec![b'x'; 10_000];
+        const RECORDS: u64 = 300;
+        for i in 0..RECORDS {
+            let key = format!("k{i}");
+            producer
+                .send(
+                    BaseRecord::to("g.windows.changelog")
+                        .key(&key)
+                        .payload(&value),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+        // Each fetch returns at most 1 MB (about 100 records) and now takes
+        // longer than QUIET to come back.
+        cluster
+            .broker_round_trip_time(1, QUIET + Duration::from_millis(500))
+            .expect("rtt");
+        let mut keys = Vec::new();
+        let stats = read_partitions(
+            &base,
+            &[("g.windows.changelog".to_owned(), 0)],
+            false,
+            Duration::from_secs(60),
+            &mut |r| keys.push(String::from_utf8_lossy(r.key).into_owned()),
+        )
+        .expect("read");
+        assert_eq!(stats.records, RECORDS);
+        assert_eq!(keys.first().map(String::as_str), Some("k0"));
+        assert_eq!(keys.last().map(String::as_str), Some("k299"));
+    }
 }
