@@ -14,7 +14,7 @@ use crate::runtime::{RunOptions, Summary};
 use crate::spec::daemon::{KafkaConfig, LogFormat};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
@@ -132,7 +132,7 @@ async fn dev(
             producer.poll(Duration::ZERO);
         }
     }
-    producer.flush(Duration::from_secs(30))?;
+    crate::kafka::client::flush(&producer, Duration::from_secs(30))?;
     let meta: BaseConsumer = base.clone().create()?;
     let mut ends = HashMap::new();
     for t in &sources {

@@ -77,7 +77,7 @@ impl Shared {
             return self.commit_transaction(consumer, until);
         }
         self.tick_clock();
-        if let Err(e) = self.producer.flush(left(until)) {
+        if let Err(e) = crate::kafka::client::flush(&self.producer, left(until)) {
             tracing::warn!(pipeline = %self.plan.name, error = %e, "outputs not acknowledged yet; commit deferred");
             return false;
         }
@@ -335,7 +335,7 @@ impl Shared {
 
     /// Waits until every queued state record is acknowledged, or `until`.
     fn flush_state(&self, what: &str, until: Instant) -> bool {
-        match self.state_producer.flush(left(until)) {
+        match crate::kafka::client::flush(&self.state_producer, left(until)) {
             Ok(()) if self.failure.get().is_none() => true,
             Ok(()) => false,
             Err(e) => {
