@@ -7,8 +7,10 @@ use serde_json::Value;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-/// Nesting deeper than this is left to `serde_json` (its limit is 128).
-const MAX_DEPTH: usize = 100;
+mod scan;
+#[cfg(test)]
+use scan::skip_plain;
+use scan::Scanner;
 
 /// A JSON object read by the raw JSON text of its top-level fields, as
 /// the native expression evaluator reads payloads (`expr::native`): a
@@ -253,235 +255,6 @@ pub fn plain_int(raw: &[u8]) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
-/// The index of the first byte at or after `i` in `b` that is a quote, a
-/// backslash, a control character or not ASCII (`b.len()` when none):
-/// eight bytes at a time, with the classic bit tricks for "has a zero
-/// byte" and "has a byte less than n" (Anderson, *Bit Twiddling Hacks*).
-/// Their false positives only ever sit above a true match in the
-/// little-endian word, so the lowest flagged byte is the first match.
-#[inline]
-fn skip_plain(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        let q = w ^ (ONES * u64::from(b'"'));
-        let e = w ^ (ONES * u64::from(b'\\'));
-        let hits = ((q.wrapping_sub(ONES) & !q)
-            | (e.wrapping_sub(ONES) & !e)
-            | (w.wrapping_sub(ONES * 0x20) & !w)
-            | w)
-            & HIGH;
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
-            return i;
-        }
-        i += 1;
-    }
-    i
-}
-
-/// A validating scanner over JSON text; every method returns `None` for
-/// anything it does not accept.
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
-            self.i += 1;
-        }
-    }
-
-    /// A string starting at the quote; its range, quotes included. `key`
-    /// refuses any escape, values refuse `\u`; a string with a non-ASCII
-    /// byte must be valid UTF-8.
-    #[inline]
-    fn string(&mut self, key: bool) -> Option<Range<usize>> {
-        let start = self.i;
-        if self.peek()? != b'"' {
-            return None;
-        }
-        self.i += 1;
-        let mut ascii = true;
-        loop {
-            // Skip plain bytes in one go; stop at a quote, escape, control
-            // or non-ASCII byte.
-            self.i = skip_plain(self.b, self.i);
-            match self.peek()? {
-                b'"' => {
-                    self.i += 1;
-                    if !ascii && std::str::from_utf8(&self.b[start + 1..self.i - 1]).is_err() {
-                        return None;
-                    }
-                    return Some(start..self.i);
-                }
-                b'\\' if !key => {
-                    match self.b.get(self.i + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                        _ => return None,
-                    }
-                    self.i += 2;
-                }
-                c if c >= 0x80 => {
-                    ascii = false;
-                    self.i += 1;
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    #[inline]
-    fn digits(&mut self) -> usize {
-        let s = self.i;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
-        self.i - s
-    }
-
-    #[inline]
-    fn number(&mut self) -> Option<()> {
-        let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        let int_start = self.i;
-        let n = self.digits();
-        if n == 0 || (n > 1 && self.b[int_start] == b'0') || n > 300 {
-            return None;
-        }
-        let mut float = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return None;
-            }
-            float = true;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return None;
-            }
-            float = true;
-        }
-        if self.i - start > 300 {
-            return None;
-        }
-        // Without an exponent, fewer than 301 integer digits are finite
-        // and below 1e300. With one, out of range is an error for
-        // serde_json: leave it the case.
-        if float
-            && self.b[int_start..self.i]
-                .iter()
-                .any(|c| matches!(c, b'e' | b'E'))
-        {
-            let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
-            let f: f64 = text.parse().ok()?;
-            if !f.is_finite() || f.abs() > 1e300 {
-                return None;
-            }
-        }
-        Some(())
-    }
-
-    #[inline]
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.b.get(self.i..self.i + word.len())? == word {
-            self.i += word.len();
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.string(false).map(|_| ()),
-            b'-' | b'0'..=b'9' => self.number(),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            b'{' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.string(false)?;
-                    self.ws();
-                    if self.peek()? != b':' {
-                        return None;
-                    }
-                    self.i += 1;
-                    self.ws();
-                    self.value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,6 +341,39 @@ mod tests {
         let long = format!("{{\"a\": \"{}é{}\\n\"}}", "x".repeat(21), "y".repeat(9));
         let l = LazyObject::parse(long.as_bytes()).unwrap();
         assert_eq!(l.value(), &serde_json::from_str::<Value>(&long).unwrap());
+    }
+
+    /// Nested arrays and objects: what the scanner accepts is what
+    /// serde_json reads, with the same value; anything malformed (a
+    /// trailing comma, a missing colon, an unclosed level) or nested past
+    /// the depth limit is left to serde_json.
+    #[test]
+    fn nested_values_are_accepted_exactly_when_valid() {
+        let deep = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        for ok in [
+            "[]",
+            "{}",
+            "[1, [2, {\"b\": [true, null]}], \"x\"]",
+            "{\"b\": {\"c\": {}}, \"d\": [[], {}]}",
+            " [ 1 ,2 ] ",
+        ] {
+            let text = format!("{{\"a\": {ok}}}");
+            let l = LazyObject::parse(text.as_bytes()).unwrap_or_else(|| panic!("{ok}"));
+            assert_eq!(l.value(), &serde_json::from_str::<Value>(&text).unwrap());
+        }
+        for bad in [
+            "[1,]",
+            "[1 2]",
+            "{\"b\" 1}",
+            "{\"b\": 1,}",
+            "[1",
+            "{\"b\": [}",
+            "{1: 2}",
+            &deep,
+        ] {
+            let text = format!("{{\"a\": {bad}}}");
+            assert!(LazyObject::parse(text.as_bytes()).is_none(), "{bad}");
+        }
     }
 
     #[test]
