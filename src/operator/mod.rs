@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod filter;
+pub mod join;
 pub mod key_by;
 pub mod transform;
 pub mod window;
