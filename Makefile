@@ -8,7 +8,7 @@ CARGO ?= cargo
 SAMPLE_DATA := pipelines/data/flights-2013-01-01-02.jsonl
 FULL_DATA := target/data/flights-2013.jsonl
 
-.PHONY: run test build lint venv packaging data-sample data-full tansu kafka bench
+.PHONY: run test build lint venv packaging data-sample data-full data-tables tansu kafka bench
 
 ## run: build weir, run pipelines/flight-delays.yaml on the embedded broker with the sample flights, print its output
 run: build
@@ -16,7 +16,7 @@ run: build
 	./target/debug/weir dev pipelines/flight-delays.yaml --input flights=$(SAMPLE_DATA)
 
 ## test: install what the tests need (.venv with Tansu, Apache Kafka in .kafka/, the full-year flights) and run every test
-test: venv data-full packaging
+test: venv data-full data-tables packaging
 	$(CARGO) build --bins
 	./target/debug/weir lint pipelines/
 	./target/debug/weir test pipelines/
@@ -48,6 +48,13 @@ data-full: $(FULL_DATA)
 
 $(FULL_DATA): | venv
 	$(PY) scripts/flights_to_jsonl.py --out $@
+
+## data-tables: the whole year's weather into target/ (only if missing); the committed join tables are pipelines/data/{weather-2013-01-01-02,planes}.jsonl
+WEATHER_DATA := target/data/weather-2013.jsonl
+data-tables: $(WEATHER_DATA)
+
+$(WEATHER_DATA): | venv
+	$(PY) scripts/nyc_tables_to_jsonl.py --table weather --out $@
 
 ## tansu: ensure the Tansu broker binary is installed and print its path
 tansu:
