@@ -81,6 +81,8 @@ pub struct Plan {
     pub env: CelEnv,
     /// The spec, for `weir test`.
     pub spec: PipelineSpec,
+    /// The tables of `tables:`, compiled (DESIGN.md §7).
+    pub tables: Vec<TableDef>,
 }
 
 impl Plan {
@@ -208,6 +210,8 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         },
     };
 
+    let table_defs = tables::tables(env, &spec.tables, &mut err);
+    let mut joins = Vec::new();
     let mut stages = Vec::new();
     let mut uses_dlq = spec.errors.policy == ErrorPolicy::Dlq;
     for (i, st) in spec.stages.iter().enumerate() {
@@ -217,7 +221,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             err(
                 &base,
                 format!(
-                    "{} (expected exactly one of filter, transform, key_by, window)",
+                    "{} (expected exactly one of filter, transform, key_by, window, join)",
                     if set == 0 {
                         "empty stage"
                     } else {
@@ -244,6 +248,9 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             if let Some(def) = stages::window(env, &format!("{base}.window"), w, &mut err) {
                 stages.push(Stage::Window(Arc::new(def)));
             }
+        } else if let Some(j) = &st.join {
+            let _compiled = tables::join(env, &format!("{base}.join"), j, &spec.tables, &mut err);
+            joins.push(i);
         }
     }
 
@@ -322,6 +329,17 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             );
         }
     }
+    // Joins are checked above; the runtime does not run them yet (issue 12
+    // is being built in steps), so a pipeline with one stops here, after
+    // every other error of the file has been reported.
+    if errs.is_empty() {
+        for i in &joins {
+            errs.push(loaded.error_at(
+                &format!("stages[{i}].join"),
+                "joins are checked but cannot run yet: `weir run`, `weir dev` and `weir test` do not implement the join stage in this version (expected a pipeline without `join:`)",
+            ));
+        }
+    }
     if !errs.is_empty() {
         return Err(SpecErrors(errs));
     }
@@ -363,6 +381,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         repartition,
         env: env.clone(),
         spec: spec.clone(),
+        tables: table_defs,
         file: loaded.file.clone(),
         name,
     })
@@ -426,6 +445,7 @@ fn count_set(st: &StageSpec) -> usize {
         st.transform.is_some(),
         st.key_by.is_some(),
         st.window.is_some(),
+        st.join.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -471,6 +491,8 @@ pub fn load_all(paths: &[PathBuf], env: &CelEnv) -> Result<Vec<Plan>, SpecErrors
 }
 
 mod stages;
+mod tables;
+pub use tables::TableDef;
 pub mod topology;
 
 #[cfg(test)]

@@ -137,3 +137,66 @@ fn a_window_before_the_repartition_is_refused() {
         "p.yaml:6:11: stages[0]: a window before the key_by at stages[1] would send its results through the repartition topic, which weir does not do yet (expected windows only after that key_by, or a second pipeline reading this one's sink)"
     );
 }
+
+const JOIN: &str = "name: j
+source:
+  topics: [flights]
+  event_time: {path: $.dep_ts}
+tables:
+  planes:
+    topic: planes
+    key: value.tailnum
+    global: true
+stages:
+  - join:
+      table: planes
+      on: value.tailnum
+      type: left
+      into: plane
+sinks:
+  - topic: out
+";
+
+fn join_errors(text: &str) -> Vec<String> {
+    compile_text(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn a_checked_join_says_it_cannot_run_yet() {
+    assert_eq!(
+        join_errors(JOIN),
+        ["p.yaml:11:5: stages[0].join: joins are checked but cannot run yet: `weir run`, `weir dev` and `weir test` do not implement the join stage in this version (expected a pipeline without `join:`)"]
+    );
+}
+
+#[test]
+fn join_mistakes_are_located() {
+    assert_eq!(
+        join_errors(&JOIN.replace("table: planes", "table: plane")),
+        ["p.yaml:12:14: stages[0].join.table: unknown table `plane` (expected one of the tables declared under `tables:`: planes)"]
+    );
+    assert_eq!(
+        join_errors(&JOIN.replace("type: left", "type: outer")),
+        ["p.yaml:14:13: stages[0].join.type: `outer` joins two streams (expected inner or left for a table join)"]
+    );
+    assert_eq!(
+        join_errors(&JOIN.replace(
+            "table: planes",
+            "stream: {topics: [payments], key: value.order_id}"
+        )),
+        ["p.yaml:11:5: stages[0].join: a stream-stream join needs `within` (expected the time bound, e.g. `within: 15m`)"]
+    );
+    assert_eq!(
+        join_errors(&JOIN.replace("key: value.tailnum", "key: vlue.tailnum")),
+        ["p.yaml:8:10: tables.planes.key: unknown variable `vlue` (expected one of value, key, headers, topic, partition, offset, timestamp, event_time)"]
+    );
+    assert_eq!(
+        join_errors(&JOIN.replace("      table: planes\n", "")),
+        ["p.yaml:11:5: stages[0].join: no table or stream to join (expected `table: <name under tables:>` or `stream: {topics: […], key: …}`)"]
+    );
+}

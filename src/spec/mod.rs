@@ -7,12 +7,14 @@ pub mod error;
 pub mod interpolate;
 pub mod location;
 pub mod pipeline;
+pub mod tables;
 
 pub use daemon::DaemonConfig;
 pub use duration::DurationMs;
 pub use error::{SpecError, SpecErrors};
 pub use location::LocationIndex;
 pub use pipeline::*;
+pub use tables::*;
 
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};

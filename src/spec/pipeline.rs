@@ -21,6 +21,9 @@ pub struct PipelineSpec {
     pub group_id: Option<String>,
     /// Where records come from.
     pub source: SourceSpec,
+    /// Tables materialized from topics, by name, for `join:` stages.
+    #[serde(default)]
+    pub tables: IndexMap<String, super::tables::TableSpec>,
     /// Stages applied in order to every record.
     #[serde(default)]
     pub stages: Vec<StageSpec>,
@@ -153,6 +156,9 @@ pub struct StageSpec {
     /// Aggregate records per key and window.
     #[serde(default)]
     pub window: Option<WindowSpec>,
+    /// Join with a table or a second stream.
+    #[serde(default)]
+    pub join: Option<super::tables::JoinSpec>,
 }
 
 /// Payload reshaping, applied in the order select, rename, set, drop.
