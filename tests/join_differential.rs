@@ -514,6 +514,8 @@ fn join_core_matches_an_as_of_reference() {
                 case.events
             );
             assert_eq!(sut.hold.len(), reference.pending.len(), "seed {seed}: held");
+            let present = reference.keys.values().filter(|k| k.present).count();
+            assert_eq!(sut.table.len(), present, "seed {seed}: keys held");
             assert_eq!(
                 sut.hold.min_offsets(),
                 reference.min_offsets(),

@@ -185,6 +185,7 @@ fn expiry_never_gives_a_wrong_absent_for_a_removed_key() {
     t.insert(&k("N2"), 50, Some(json!("x")));
     t.expire(10);
     assert_eq!(t.len(), 1, "N1 (a tombstone only) is removed");
+    assert_eq!(t.versions(), 1);
     assert_eq!(t.lookup(&k("N1"), 6), Lookup::Expired, "not a wrong absent");
     assert_eq!(t.lookup(&k("N1"), 10), Lookup::Absent);
     assert_eq!(t.lookup(&k("never"), 9), Lookup::Expired);

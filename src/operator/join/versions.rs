@@ -24,9 +24,14 @@
 //!   older than the key's floor, or none answers and `t` is below it:
 //!   dropped versions could have answered. A late version older than the
 //!   floor is still inserted; it only ever answers lookups that expire.
+//!   For `time: latest` ([`VersionedTable::latest`]) that happens only when
+//!   a removed key is created again by such a late version.
+//! - **Cost.** [`VersionedTable::expire`] visits only the keys it changes,
+//!   found by their due time in an ordered index; a key with one value is
+//!   never visited.
 
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The answer of a lookup in a [`VersionedTable`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +63,17 @@ impl KeyVersions {
             .partition_point(|(vt, _)| *vt <= t)
             .checked_sub(1)
     }
+
+    /// The lowest cutoff (ms) at which [`VersionedTable::expire`] changes
+    /// this key: when it reaches the second version's time (the first is
+    /// then dropped), or a lone tombstone's (the key is removed); `None` for
+    /// a lone value, which expiry never touches.
+    fn due(&self) -> Option<i64> {
+        match self.versions.as_slice() {
+            [(t, None)] | [_, (t, _), ..] => Some(*t),
+            _ => None,
+        }
+    }
 }
 
 /// The versions of a table's keys (DESIGN.md §7 T2): inserted as table
@@ -67,6 +83,10 @@ impl KeyVersions {
 pub struct VersionedTable {
     /// Versions by the key's JSON text.
     keys: HashMap<String, KeyVersions>,
+    /// `(due, key text)` of every key expiry can change (see
+    /// `KeyVersions::due`), so that [`VersionedTable::expire`] visits only
+    /// the keys it changes, not a whole reference table at every step.
+    due: BTreeSet<(i64, String)>,
     /// The highest cutoff applied by [`VersionedTable::expire`], ms.
     cutoff: Option<i64>,
     /// Versions held over every key.
@@ -95,20 +115,32 @@ impl VersionedTable {
     pub fn insert(&mut self, key: &Value, time: i64, value: Option<Value>) {
         let text = key_text(key);
         let floor = self.cutoff.unwrap_or(i64::MIN);
-        let key_len = text.len();
-        let kv = self.keys.entry(text).or_insert_with(|| KeyVersions {
-            versions: Vec::new(),
-            floor,
-        });
-        if kv.versions.is_empty() {
-            self.key_bytes += key_len;
-        }
+        let kv = match self.keys.get_mut(&text) {
+            Some(kv) => kv,
+            None => {
+                self.key_bytes += text.len();
+                self.keys.entry(text.clone()).or_insert(KeyVersions {
+                    versions: Vec::new(),
+                    floor,
+                })
+            }
+        };
+        let was_due = kv.due();
         let i = kv.versions.partition_point(|(vt, _)| *vt < time);
         match kv.versions.get_mut(i) {
             Some(v) if v.0 == time => v.1 = value,
             _ => {
                 kv.versions.insert(i, (time, value));
                 self.versions += 1;
+            }
+        }
+        let due = kv.due();
+        if due != was_due {
+            if let Some(d) = was_due {
+                self.due.remove(&(d, text.clone()));
+            }
+            if let Some(d) = due {
+                self.due.insert((d, text));
             }
         }
     }
@@ -154,29 +186,35 @@ impl VersionedTable {
     /// version after it, and drops the older ones; removes a key left with a
     /// tombstone only. `cutoff` is the stream's watermark minus `history`
     /// (the caller computes it); a cutoff at or below one already applied
-    /// changes nothing. Visits every key: call it as the stream's watermark
-    /// moves, not per record.
+    /// changes nothing. Visits only the keys it changes (by their due
+    /// time, O(log keys) each).
     pub fn expire(&mut self, cutoff: i64) {
         if self.cutoff.is_some_and(|c| cutoff <= c) {
             return;
         }
         self.cutoff = Some(cutoff);
-        let (mut versions, mut key_bytes) = (self.versions, self.key_bytes);
-        self.keys.retain(|text, kv| {
+        while self.due.first().is_some_and(|(d, _)| *d <= cutoff) {
+            let Some((_, text)) = self.due.pop_first() else {
+                break;
+            };
+            // Every key in `due` is in `keys`: both change together.
+            let Some(kv) = self.keys.get_mut(&text) else {
+                continue;
+            };
             if let Some(i) = kv.at(cutoff).filter(|i| *i > 0) {
                 kv.versions.drain(..i);
-                versions -= i;
+                self.versions -= i;
                 kv.floor = kv.floor.max(kv.versions[0].0);
             }
-            let gone = matches!(kv.versions.as_slice(), [(t, None)] if *t <= cutoff);
-            if gone {
-                versions -= 1;
-                key_bytes -= text.len();
+            if matches!(kv.versions.as_slice(), [(t, None)] if *t <= cutoff) {
+                self.versions -= 1;
+                self.key_bytes -= text.len();
+                self.keys.remove(&text);
+            } else if let Some(d) = kv.due() {
+                // Above `cutoff`: the versions left start at the newest ≤ it.
+                self.due.insert((d, text));
             }
-            !gone
-        });
-        self.versions = versions;
-        self.key_bytes = key_bytes;
+        }
     }
 
     /// Number of keys held.
