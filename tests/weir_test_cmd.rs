@@ -109,3 +109,37 @@ tests/fixtures/weir_test/bad-test-value.yaml:15:16: tests[0].expect[0].topic: `d
     );
     assert_eq!(code, 2);
 }
+
+/// A stream-table join runs in `weir test` (table records are inputs of
+/// the table's topic), shows in `weir plan`, and `weir dev` refuses it
+/// with exit 2 until tables are read from Kafka.
+#[test]
+fn a_table_join_runs_in_weir_test_and_weir_dev_refuses_it() {
+    let file = "tests/fixtures/weir_test/join-planes.yaml";
+    let (code, stdout, stderr) = weir_test(&[file]);
+    assert_eq!(
+        stdout,
+        "ok   tests/fixtures/weir_test/join-planes.yaml: a known plane gives its seats, an unknown one null\n1 passed, 0 failed\n"
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let (code, stdout, _) = weir("plan", &[file]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("  table planes from topic planes, global (every instance reads every partition); key value.tailnum; version time the Kafka timestamp; watermark = max version time − 0s; history 0s\n")
+            && stdout.contains("    1:join       table planes on value.tailnum (left, latest version) into plane\n"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = weir(
+        "dev",
+        &[
+            file,
+            "--input",
+            "flights=pipelines/data/flights-2013-01-01-02.jsonl",
+        ],
+    );
+    assert_eq!(
+        stderr,
+        "tests/fixtures/weir_test/join-planes.yaml: pipeline `flights-with-planes` joins a table, which `weir dev` cannot run yet: tables are not read from Kafka in this version (`weir lint`, `weir plan` and `weir test` handle them; expected a pipeline without `join:`)\n"
+    );
+    assert_eq!((code, stdout.as_str()), (2, ""));
+}

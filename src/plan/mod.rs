@@ -134,6 +134,11 @@ impl Plan {
         !internal && re.is_match(topic)
     }
 
+    /// Whether a stage joins a table (DESIGN.md §7).
+    pub fn has_table_joins(&self) -> bool {
+        self.stages.iter().any(|s| matches!(s, Stage::Join(_)))
+    }
+
     /// The repartition topic, when a `key_by` precedes a window.
     pub fn repartition_topic(&self) -> Option<&str> {
         self.repartition.as_ref().map(|r| r.topic.as_str())
@@ -249,8 +254,11 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
                 stages.push(Stage::Window(Arc::new(def)));
             }
         } else if let Some(j) = &st.join {
-            let _compiled = tables::join(env, &format!("{base}.join"), j, &spec.tables, &mut err);
-            joins.push(i);
+            match tables::join(env, &format!("{base}.join"), j, &spec.tables, &mut err) {
+                Some(tj) => stages.push(Stage::Join(Arc::new(tj))),
+                None if j.stream.is_some() => joins.push(i),
+                None => {}
+            }
         }
     }
 
@@ -329,14 +337,14 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
             );
         }
     }
-    // Joins are checked above; the runtime does not run them yet (issue 12
-    // is being built in steps), so a pipeline with one stops here, after
-    // every other error of the file has been reported.
+    // Stream-stream joins are checked above but not built yet (issue 12 is
+    // built in steps), so a pipeline with one stops here, after every other
+    // error of the file has been reported.
     if errs.is_empty() {
         for i in &joins {
             errs.push(loaded.error_at(
                 &format!("stages[{i}].join"),
-                "joins are checked but cannot run yet: `weir run`, `weir dev` and `weir test` do not implement the join stage in this version (expected a pipeline without `join:`)",
+                "stream-stream joins are checked but cannot run yet in this version (expected a join with `table:`)",
             ));
         }
     }

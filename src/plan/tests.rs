@@ -167,10 +167,24 @@ fn join_errors(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_checked_join_says_it_cannot_run_yet() {
+fn a_table_join_compiles_and_a_stream_join_says_it_cannot_run_yet() {
+    let p = compile_text(JOIN).unwrap();
+    assert!(p.has_table_joins());
+    assert_eq!(p.tables.len(), 1);
     assert_eq!(
-        join_errors(JOIN),
-        ["p.yaml:11:5: stages[0].join: joins are checked but cannot run yet: `weir run`, `weir dev` and `weir test` do not implement the join stage in this version (expected a pipeline without `join:`)"]
+        (
+            p.tables[0].name.as_str(),
+            p.tables[0].topic.as_str(),
+            p.tables[0].global
+        ),
+        ("planes", "planes", true)
+    );
+    assert_eq!(
+        join_errors(&JOIN.replace(
+            "table: planes",
+            "stream: {topics: [payments], key: value.order_id}\n      within: 15m"
+        )),
+        ["p.yaml:11:5: stages[0].join: stream-stream joins are checked but cannot run yet in this version (expected a join with `table:`)"]
     );
 }
 

@@ -14,6 +14,16 @@ fn ms(v: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(v.max(0) as u64)).to_string()
 }
 
+/// Where an event (or version) time comes from, in words.
+fn event_time(t: &EventTime) -> String {
+    match t {
+        EventTime::KafkaTimestamp => "the Kafka timestamp".to_owned(),
+        EventTime::Path(p, unit) => {
+            format!("{} in {}", p.source(), format!("{unit:?}").to_lowercase())
+        }
+    }
+}
+
 fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
     match s {
         Stage::Filter(f) => format!("{i}:filter     {}", f.predicate.source()),
@@ -35,6 +45,20 @@ fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
             }
             format!("{i}:transform  {}", parts.join("; "))
         }
+        Stage::Join(j) => format!(
+            "{i}:join       table {} on {} ({}, {}) into {}",
+            j.table,
+            j.on.source(),
+            match j.kind {
+                crate::operator::join::JoinType::Inner => "inner",
+                crate::operator::join::JoinType::Left => "left",
+            },
+            match j.time {
+                crate::operator::join::JoinTime::Event => "version at event time",
+                crate::operator::join::JoinTime::Latest => "latest version",
+            },
+            j.into
+        ),
         Stage::Window(w) => {
             let kind = match w.kind {
                 WindowKind::Aligned(a) if a.size == a.advance => format!("tumbling {}", ms(a.size)),
@@ -95,12 +119,7 @@ pub fn describe(plan: &Plan) -> String {
         Some(p) => format!("topics matching {p}"),
         None => plan.topics.join(", "),
     };
-    let time = match &plan.decoder.event_time {
-        EventTime::KafkaTimestamp => "the Kafka timestamp".to_owned(),
-        EventTime::Path(p, unit) => {
-            format!("{} in {}", p.source(), format!("{unit:?}").to_lowercase())
-        }
-    };
+    let time = event_time(&plan.decoder.event_time);
     let _ = writeln!(
         o,
         "  source {source}; event time {time}; watermark = max event time − {}{}",
@@ -109,6 +128,23 @@ pub fn describe(plan: &Plan) -> String {
             .map(|t| format!(", idle after {}", ms(t)))
             .unwrap_or_default()
     );
+    for t in &plan.tables {
+        let version = event_time(&t.decoder.event_time);
+        let _ = writeln!(
+            o,
+            "  table {} from topic {}, {}; key {}; version time {version}; watermark = max version time − {}; history {}",
+            t.name,
+            t.topic,
+            if t.global {
+                "global (every instance reads every partition)"
+            } else {
+                "co-partitioned with the stream"
+            },
+            t.key.as_ref().map_or("the record key", |k| k.source()),
+            ms(t.max_out_of_orderness),
+            ms(t.history),
+        );
+    }
     let split = plan.repartition.as_ref().map(|r| r.after + 1);
     let _ = writeln!(o, "  on the source partitions:");
     for (i, s) in plan.stages.iter().enumerate() {

@@ -4,6 +4,7 @@
 mod commit;
 pub mod daemon;
 mod finish;
+mod joins;
 pub mod output;
 pub mod partitions;
 pub mod pipeline;

@@ -87,6 +87,13 @@ pub enum RuntimeError {
         /// What failed.
         failure: PipelineFailure,
     },
+    /// The pipeline joins a table, which `weir run` and `weir dev` do not
+    /// read yet (issue 12 is built in steps; `weir test` runs joins).
+    #[error("pipeline `{pipeline}`: cannot run a `join:` against a table yet: `weir run` and `weir dev` do not read tables in this version (`weir lint`, `weir plan` and `weir test` handle them; expected a pipeline without `join:`)")]
+    TablesUnsupported {
+        /// Pipeline name.
+        pipeline: String,
+    },
     /// The operating system refused the pipeline's thread.
     #[error("pipeline `{pipeline}`: cannot start its thread: {source}")]
     Thread {

@@ -36,6 +36,15 @@ pub struct SourceMessage<'a> {
     pub timestamp: i64,
 }
 
+/// What a table record caused ([`PartitionProcessor::table`]).
+#[derive(Debug, Default)]
+pub struct TableStep {
+    /// The table record's own error (it could not be decoded or keyed).
+    pub own: Option<StepCounts>,
+    /// One count per stream record it released (T4).
+    pub released: Vec<StepCounts>,
+}
+
 /// Sees every step before its records are built (`weir test` notes what
 /// was filtered, late or failed); `&mut |_| {}` when nothing is to be seen.
 pub type Observer<'a> = &'a mut dyn FnMut(&StepResult);
@@ -54,6 +63,9 @@ pub struct PartitionProcessor {
     pub upstream: BTreeMap<String, Upstream>,
     /// Downstream, end of input: upstream partitions that sent their end marker.
     pub ended: BTreeSet<String>,
+    /// Rule T4 of DESIGN.md §7, when this partition's stages join a table
+    /// at event time; `None` otherwise.
+    joins: Option<super::joins::JoinHold>,
 }
 
 impl PartitionProcessor {
@@ -68,14 +80,17 @@ impl PartitionProcessor {
             plan.max_out_of_orderness,
         )
         // Results straight to JSON bytes: no map built, sinks copy them.
-        .results_as_bytes();
+        .results_as_bytes()
+        .with_tables(plan.tables.iter().map(|t| (t.name.as_str(), t.history)));
         let repartitioned = plan.repartition_topic() == Some(topic);
         let chain = match &plan.repartition {
             None => chain,
             Some(r) if repartitioned => chain.segment(r.after + 1, None),
             Some(r) => chain.segment(0, Some(r.after + 1)),
         };
+        let joins = super::joins::JoinHold::new(plan, &chain);
         PartitionProcessor {
+            joins,
             chain,
             source: crate::state::codec::source_key(topic, partition),
             topic: Arc::from(topic),
@@ -132,7 +147,18 @@ impl PartitionProcessor {
         let mut step = match plan.decoder.decode(raw, origin.clone()) {
             Ok(mut rec) => {
                 rec.headers = headers();
-                self.chain.process(rec)
+                match self.joins.as_mut() {
+                    None => self.chain.process(rec),
+                    Some(j) => match j.offer(rec, original) {
+                        Some(rec) => {
+                            let step = self.chain.process(rec);
+                            self.chain.expire_tables(j.expiry_base(&self.chain));
+                            step
+                        }
+                        // Held (T4): counted when its fate is decided.
+                        None => return StepCounts::default(),
+                    },
+                }
             }
             Err(e) => {
                 let mut rec = Record::new(Value::Null, Value::Null);
@@ -203,6 +229,97 @@ impl PartitionProcessor {
         };
         observe(&step);
         collect(plan, step, original, out)
+    }
+
+    /// A record of table `table` (partition `partition` of its topic): a
+    /// version of its key (a tombstone for a null payload), then the
+    /// stream records it releases (T4), run through the stages; their
+    /// records go to `out`, one count per released record. A table
+    /// record that cannot be decoded or keyed is counted as an error of
+    /// its own ([`TableStep::own`]; its original bytes to the DLQ).
+    pub fn table(
+        &mut self,
+        plan: &Plan,
+        table: &crate::plan::TableDef,
+        partition: i32,
+        m: SourceMessage<'_>,
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> TableStep {
+        let origin = Origin {
+            topic: Arc::from(table.topic.as_str()),
+            partition,
+            offset: m.offset,
+        };
+        let original = Original {
+            key: m.key,
+            payload: m.payload,
+            timestamp: m.timestamp,
+        };
+        let time = match super::joins::table_version(plan, table, m, origin) {
+            Ok((key, time, value)) => {
+                self.chain.table_version(&table.name, &key, time, value);
+                time
+            }
+            Err(step) => {
+                observe(&step);
+                return TableStep {
+                    own: Some(collect(plan, *step, original, out)),
+                    released: Vec::new(),
+                };
+            }
+        };
+        let Some(j) = self.joins.as_mut() else {
+            return TableStep::default();
+        };
+        let released = j.table_time(&table.name, partition, time);
+        TableStep {
+            own: None,
+            released: self.release(plan, released, out, observe),
+        }
+    }
+
+    /// End of input for the tables (idle at their end): every held record
+    /// is released (T4) and run through the stages.
+    pub fn tables_idle(
+        &mut self,
+        plan: &Plan,
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> Vec<StepCounts> {
+        let Some(j) = self.joins.as_mut() else {
+            return Vec::new();
+        };
+        let released = j.release_all();
+        self.release(plan, released, out, observe)
+    }
+
+    fn release(
+        &mut self,
+        plan: &Plan,
+        released: Vec<(Record, super::joins::Held)>,
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> Vec<StepCounts> {
+        let mut counts = Vec::with_capacity(released.len());
+        for (rec, held) in released {
+            let step = self.chain.process(rec);
+            if let Some(j) = self.joins.as_ref() {
+                self.chain.expire_tables(j.expiry_base(&self.chain));
+            }
+            observe(&step);
+            let mut step = step;
+            let crossing: Vec<Record> = step.repartition.drain(..).collect();
+            let mut c = collect(plan, step, held.original(), out);
+            if !crossing.is_empty() {
+                for r in &crossing {
+                    out.push(repartition::record(r, &self.source, None));
+                }
+                c.outcome = None; // counted downstream
+            }
+            counts.push(c);
+        }
+        counts
     }
 
     /// Moves the watermark to `wm` (idle timeout): the windows it closes

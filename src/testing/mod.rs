@@ -117,8 +117,14 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
             let mut err = |field: &str, msg: String| {
                 errs.push(loaded.error_at(&format!("{at}.{field}"), msg));
             };
+            // A table's record is encoded in the table's formats.
+            let table = r
+                .topic
+                .as_ref()
+                .and_then(|t| plan.tables.iter().find(|d| d.topic == *t));
+            let decoder = table.map_or(&plan.decoder, |t| &t.decoder);
             let topic = match (&r.topic, plan.topics.first()) {
-                (Some(t), _) if plan.topics.contains(t) => t.clone(),
+                (Some(t), _) if table.is_some() || plan.topics.contains(t) => t.clone(),
                 (Some(t), _) if plan.topics.is_empty() => {
                     if !pattern.as_ref().is_none_or(|p| p.is_match(t)) {
                         err(
@@ -135,8 +141,18 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
                     err(
                         "topic",
                         format!(
-                            "`{t}` is not a source topic (expected one of {})",
-                            plan.topics.join(", ")
+                            "`{t}` is not a source {}topic (expected one of {})",
+                            if plan.tables.is_empty() {
+                                ""
+                            } else {
+                                "or table "
+                            },
+                            plan.topics
+                                .iter()
+                                .chain(plan.tables.iter().map(|t| &t.topic))
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     );
                     String::new()
@@ -150,7 +166,7 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
             let key = match &r.key {
                 None => None,
                 Some(k) => match yaml_to_json(k)
-                    .and_then(|k| encode_input(plan.decoder.key_format, &k, "key"))
+                    .and_then(|k| encode_input(decoder.key_format, &k, "key"))
                 {
                     Ok(k) => k,
                     Err(m) => {
@@ -160,7 +176,7 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
                 },
             };
             let payload = match yaml_to_json(&r.value)
-                .and_then(|v| encode_input(plan.decoder.format, &v, "format"))
+                .and_then(|v| encode_input(decoder.format, &v, "format"))
             {
                 Ok(p) => p,
                 Err(m) => {
@@ -252,5 +268,7 @@ fn encode_input(format: Format, v: &Value, what: &str) -> Result<Option<Vec<u8>>
     }))
 }
 
+#[cfg(test)]
+mod join_tests;
 #[cfg(test)]
 mod tests;

@@ -107,14 +107,17 @@ struct Harness<'a> {
     parts: IndexMap<String, Partition>,
     downstream: Option<Downstream>,
     run: Run,
+    /// The next offset of each table's topic (one partition).
+    table_offsets: Vec<i64>,
 }
 
 /// Runs `case` through `plan` (see the module doc). Never fails: record
 /// errors are routed by `errors.policy` and noted; `fail` stops the run
 /// ([`Run::stopped`]).
 pub fn run(plan: &Plan, case: &Case) -> Run {
+    let is_table = |t: &str| plan.tables.iter().any(|d| d.topic == t);
     let mut sources: Vec<String> = Vec::new();
-    for r in &case.input {
+    for r in case.input.iter().filter(|r| !is_table(&r.topic)) {
         let s = format!("{}/0", r.topic);
         if !sources.contains(&s) {
             sources.push(s);
@@ -122,15 +125,34 @@ pub fn run(plan: &Plan, case: &Case) -> Run {
     }
     let mut h = Harness {
         plan,
-        parts: IndexMap::new(),
+        // Every source partition from the start, in the order its topic
+        // first appears: each is to see every table record.
+        parts: sources
+            .iter()
+            .map(|s| {
+                let topic = s.strip_suffix("/0").unwrap_or(s).to_owned();
+                let proc = PartitionProcessor::new(plan, &topic, 0);
+                (
+                    topic,
+                    Partition {
+                        proc,
+                        inputs: Vec::new(),
+                    },
+                )
+            })
+            .collect(),
         downstream: plan.repartition.as_ref().map(|r| Downstream {
             proc: PartitionProcessor::new(plan, &r.topic, 0),
             sources,
         }),
         run: Run::default(),
+        table_offsets: vec![0; plan.tables.len()],
     };
     for (i, rec) in case.input.iter().enumerate() {
-        h.input(i, rec);
+        match plan.tables.iter().position(|d| d.topic == rec.topic) {
+            Some(t) => h.table(i, t, rec),
+            None => h.input(i, rec),
+        }
         if h.run.stopped.is_some() {
             return h.run;
         }
@@ -183,6 +205,82 @@ impl Harness<'_> {
         }
     }
 
+    /// Feeds input record `index`, a record of table `t`, to every
+    /// partition's stages (each holds the table's versions); the records
+    /// it releases (T4) are produced as their own. The table record's own
+    /// error, if any, is reported once.
+    fn table(&mut self, index: usize, t: usize, rec: &InputRecord) {
+        let plan = self.plan;
+        let table = &plan.tables[t];
+        let offset = self.table_offsets[t];
+        self.table_offsets[t] += 1;
+        let m = SourceMessage {
+            offset,
+            key: rec.key.as_deref(),
+            payload: rec.payload.as_deref(),
+            timestamp: rec.timestamp,
+        };
+        for i in 0..self.parts.len() + usize::from(self.downstream.is_some()) {
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            let step = match self.parts.get_index_mut(i) {
+                Some((_, part)) => {
+                    part.proc
+                        .table(plan, table, 0, m, &mut out, &mut observer(&mut seen))
+                }
+                None => match self.downstream.as_mut() {
+                    Some(ds) => {
+                        ds.proc
+                            .table(plan, table, 0, m, &mut out, &mut observer(&mut seen))
+                    }
+                    None => continue,
+                },
+            };
+            if let Some(own) = step.own {
+                if i == 0 {
+                    self.notes(seen, &format!("input[{index}]"));
+                    self.produce(&own, out);
+                }
+                continue;
+            }
+            self.released(i, step.released, out, seen);
+            if self.run.stopped.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Produces what records released from a hold (T4) caused, on source
+    /// partition `i` (the repartition's partition when past them): their
+    /// outputs, their notes, and what crosses the repartition topic.
+    fn released(&mut self, i: usize, counts: Vec<StepCounts>, out: Vec<OutMsg>, seen: Vec<Seen>) {
+        let (crossing, out): (Vec<OutMsg>, Vec<OutMsg>) = out
+            .into_iter()
+            .partition(|m| matches!(m.dest, Dest::Repartition(_)));
+        self.notes(seen, "a held record");
+        for c in &counts {
+            if c.fail.is_some() {
+                self.produce(c, Vec::new());
+                return;
+            }
+        }
+        self.produce(&StepCounts::default(), out);
+        if i < self.parts.len() && self.downstream.is_some() {
+            let (source, wm) = {
+                let p = &self.parts[i].proc;
+                (p.source.clone(), p.chain.watermark())
+            };
+            for msg in crossing {
+                self.cross(&msg);
+                if self.run.stopped.is_some() {
+                    return;
+                }
+            }
+            if wm > i64::MIN {
+                self.cross(&repartition::marker(&source, wm, 0, false));
+            }
+        }
+    }
+
     /// A message crossing the repartition topic.
     fn cross(&mut self, msg: &OutMsg) {
         let (Some(incoming), Some(ds)) = (repartition::read_out(msg), self.downstream.as_mut())
@@ -216,6 +314,26 @@ impl Harness<'_> {
     /// partition. (No window runs before a repartition: a plan refuses it,
     /// so a flush upstream of it sends nothing across.)
     fn finish(&mut self) {
+        // The tables are idle at their end: every held record goes on.
+        for i in 0..self.parts.len() + usize::from(self.downstream.is_some()) {
+            let (mut out, mut seen) = (Vec::new(), Vec::new());
+            let counts = match self.parts.get_index_mut(i) {
+                Some((_, part)) => {
+                    part.proc
+                        .tables_idle(self.plan, &mut out, &mut observer(&mut seen))
+                }
+                None => match self.downstream.as_mut() {
+                    Some(ds) => ds
+                        .proc
+                        .tables_idle(self.plan, &mut out, &mut observer(&mut seen)),
+                    None => continue,
+                },
+            };
+            self.released(i, counts, out, seen);
+            if self.run.stopped.is_some() {
+                return;
+            }
+        }
         for i in 0..self.parts.len() {
             let (mut out, mut seen) = (Vec::new(), Vec::new());
             let counts = self.parts[i]

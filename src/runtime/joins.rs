@@ -1,0 +1,193 @@
+//! Stream–table joins on the one per-record path (DESIGN.md §7): a table
+//! record becomes a version in the chain's store of that table, and rule
+//! T4 holds a stream record back until every table its stages join at
+//! event time has a watermark at or past the record's event time (or is
+//! idle at its end). Held records keep their original bytes here, for the
+//! DLQ when they fail once released. The join itself is the chain's
+//! `join` stage ([`crate::operator::join::TableJoin`]).
+//!
+//! A table is one partition here (`weir test` feeds each topic as one
+//! partition); the runtime gives a table's partitions when it reads tables
+//! from Kafka.
+
+use super::output::Original;
+use super::processor::SourceMessage;
+use crate::codec::RawMessage;
+use crate::operator::chain::{Outcome, RecordError, StageRef, StepResult};
+use crate::operator::join::{table_key, table_value, Hold, TableWatermark};
+use crate::operator::Chain;
+use crate::plan::{Plan, TableDef};
+use crate::record::{Origin, Record};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The original bytes of a held record.
+#[derive(Debug, Clone)]
+pub struct Held {
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    timestamp: i64,
+}
+
+impl Held {
+    /// The record as it was read.
+    pub fn original(&self) -> Original<'_> {
+        Original {
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// Rule T4 for one partition's chain.
+#[derive(Debug)]
+pub struct JoinHold {
+    hold: Hold,
+    /// The watermark of every table joined at event time.
+    tables: Vec<(String, TableWatermark)>,
+    /// The original bytes of each held record, by source offset.
+    originals: HashMap<i64, Held>,
+}
+
+impl JoinHold {
+    /// The hold of `chain`'s stages, when they join a table at event time.
+    pub fn new(plan: &Plan, chain: &Chain) -> Option<JoinHold> {
+        let tables: Vec<(String, TableWatermark)> = chain
+            .event_time_join_tables()
+            .into_iter()
+            .filter_map(|name| plan.tables.iter().find(|t| t.name == name))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    TableWatermark::new([0], t.max_out_of_orderness),
+                )
+            })
+            .collect();
+        (!tables.is_empty()).then(|| JoinHold {
+            hold: Hold::new(),
+            tables,
+            originals: HashMap::new(),
+        })
+    }
+
+    /// Offers a decoded stream record: back at once when every table's
+    /// watermark has reached its event time (or it has none to wait for:
+    /// its event time could not be read, which the join reports), else
+    /// held with its `original` bytes (`None`).
+    pub fn offer(&mut self, rec: Record, original: Original<'_>) -> Option<Record> {
+        if rec.time_error.is_some() {
+            return Some(rec);
+        }
+        let offset = rec.origin.offset;
+        let back = self.hold.offer(rec);
+        if back.is_none() {
+            self.originals.insert(
+                offset,
+                Held {
+                    key: original.key.map(<[u8]>::to_vec),
+                    payload: original.payload.map(<[u8]>::to_vec),
+                    timestamp: original.timestamp,
+                },
+            );
+        }
+        back
+    }
+
+    /// A version of `table` at `time` ms arrived on `partition`: the
+    /// records the tables' watermark now releases, in arrival order.
+    pub fn table_time(&mut self, table: &str, partition: i32, time: i64) -> Vec<(Record, Held)> {
+        if let Some((_, wm)) = self.tables.iter_mut().find(|(n, _)| n == table) {
+            wm.observe(partition, time);
+        }
+        let wm = self
+            .tables
+            .iter()
+            .map(|(_, w)| w.watermark().unwrap_or(i64::MAX))
+            .min()
+            .unwrap_or(i64::MAX);
+        let released = self.hold.advance(wm);
+        self.take(released)
+    }
+
+    /// Every table idle at its end: every held record, in arrival order.
+    pub fn release_all(&mut self) -> Vec<(Record, Held)> {
+        let released = self.hold.release_all();
+        self.take(released)
+    }
+
+    /// Where the tables' `history` is measured from: the chain's watermark,
+    /// or the oldest held record's event time when that is older (so that a
+    /// record released later still finds its versions).
+    pub fn expiry_base(&self, chain: &Chain) -> i64 {
+        self.hold
+            .oldest_event_time()
+            .map_or(chain.watermark(), |t| t.min(chain.watermark()))
+    }
+
+    fn take(&mut self, released: Vec<Record>) -> Vec<(Record, Held)> {
+        released
+            .into_iter()
+            .map(|r| {
+                let held = self.originals.remove(&r.origin.offset).unwrap_or(Held {
+                    key: None,
+                    payload: None,
+                    timestamp: r.timestamp,
+                });
+                (r, held)
+            })
+            .collect()
+    }
+}
+
+/// A table record as a version: `(key, version time ms, value)`, the value
+/// `None` for a tombstone (T3). A record that cannot be decoded, has no
+/// readable version time or a null key is an error of the table's own
+/// (DESIGN.md §7 "Null keys"), as a step with that error.
+pub fn table_version(
+    plan: &Plan,
+    table: &TableDef,
+    m: SourceMessage<'_>,
+    origin: Origin,
+) -> Result<(Value, i64, Option<Value>), Box<StepResult>> {
+    let fail = |message: String, mut rec: Record| {
+        rec.timestamp = m.timestamp;
+        Err(Box::new(StepResult {
+            outcome: Some(Outcome::Error),
+            errors: vec![RecordError {
+                stage: StageRef::Source,
+                message: format!("table `{}`: {message}", table.name),
+                record: rec,
+                input: true,
+            }],
+            ..Default::default()
+        }))
+    };
+    let raw = RawMessage {
+        key: m.key,
+        payload: m.payload,
+        timestamp: m.timestamp,
+    };
+    let rec = match table.decoder.decode(raw, origin.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut rec = Record::new(Value::Null, Value::Null);
+            rec.origin = origin;
+            return fail(e.to_string(), rec);
+        }
+    };
+    if let Some(e) = &rec.time_error {
+        return fail(format!("version time: {e}"), rec);
+    }
+    match table_key(table.key.as_ref(), &plan.env.root(), &rec) {
+        Ok(Some(key)) => {
+            let value = table_value(&rec);
+            Ok((key, rec.event_time, value))
+        }
+        Ok(None) => fail(
+            "the key is null (expected a record key, or a `key:` expression giving a value)".into(),
+            rec,
+        ),
+        Err(e) => fail(e.to_string(), rec),
+    }
+}
