@@ -43,17 +43,17 @@ packaging: venv
 data-sample: venv
 	$(PY) scripts/flights_to_jsonl.py --limit-days 2 --out $(SAMPLE_DATA)
 
-## data-full: the whole year 2013 into target/ (only if missing)
+## data-full: the whole year 2013 into target/ (only if missing or older than its script)
 data-full: $(FULL_DATA)
 
-$(FULL_DATA): | venv
+$(FULL_DATA): scripts/flights_to_jsonl.py | venv
 	$(PY) scripts/flights_to_jsonl.py --out $@
 
 ## data-tables: the whole year's weather into target/ (only if missing); the committed join tables are pipelines/data/{weather-2013-01-01-02,planes}.jsonl
 WEATHER_DATA := target/data/weather-2013.jsonl
 data-tables: $(WEATHER_DATA)
 
-$(WEATHER_DATA): | venv
+$(WEATHER_DATA): scripts/nyc_tables_to_jsonl.py | venv
 	$(PY) scripts/nyc_tables_to_jsonl.py --table weather --out $@
 
 ## tansu: ensure the Tansu broker binary is installed and print its path

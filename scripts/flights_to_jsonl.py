@@ -23,7 +23,7 @@ Fields, in this order:
 
   year, month, day, dep_time, sched_dep_time, dep_delay, arr_time,
   sched_arr_time, arr_delay, carrier, flight, tailnum, origin, dest,
-  air_time, distance, hour, minute, dep_ts
+  air_time, distance, hour, minute, dep_ts, sched_dep_ts
 
 Numbers are JSON integers; carrier, tailnum, origin, dest are strings; "NA"
 (missing) becomes null. The source's time_hour column is dropped.
@@ -33,6 +33,10 @@ dep_ts: actual departure instant as epoch milliseconds (UTC) =
   in America/New_York via zoneinfo; nonexistent/ambiguous DST times use fold=0)
   + dep_delay minutes.
 It is null when dep_time or dep_delay is null (cancelled flight).
+
+sched_dep_ts: scheduled departure instant as epoch milliseconds (UTC), the
+  same local wall time rule without the delay; set for every flight (the
+  time a flight is joined with the weather valid at it, issue 12).
 
 Usage: flights_to_jsonl.py [--out PATH] [--limit-days N]
   --out PATH      output file (default: stdout); written atomically
@@ -74,13 +78,15 @@ def convert(row):
     for f in FIELDS:
         v = row[f]
         rec[f] = None if v == "NA" else (v if f in STRINGS else int(v))
+    hh, mm = divmod(rec["sched_dep_time"], 100)
+    # Wall-clock arithmetic on an aware datetime, then the zone's offset.
+    sched = datetime(rec["year"], rec["month"], rec["day"], tzinfo=NY) + timedelta(hours=hh, minutes=mm)
+    sched_ms = int(sched.astimezone(timezone.utc).timestamp()) * 1000
     if rec["dep_time"] is None or rec["dep_delay"] is None:
         rec["dep_ts"] = None
     else:
-        hh, mm = divmod(rec["sched_dep_time"], 100)
-        # Wall-clock arithmetic on an aware datetime, then the zone's offset.
-        sched = datetime(rec["year"], rec["month"], rec["day"], tzinfo=NY) + timedelta(hours=hh, minutes=mm)
-        rec["dep_ts"] = int(sched.astimezone(timezone.utc).timestamp()) * 1000 + rec["dep_delay"] * 60_000
+        rec["dep_ts"] = sched_ms + rec["dep_delay"] * 60_000
+    rec["sched_dep_ts"] = sched_ms
     return rec
 
 

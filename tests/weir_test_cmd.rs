@@ -111,8 +111,9 @@ tests/fixtures/weir_test/bad-test-value.yaml:15:16: tests[0].expect[0].topic: `d
 }
 
 /// A stream-table join runs in `weir test` (table records are inputs of
-/// the table's topic), shows in `weir plan`, and `weir dev` refuses it
-/// with exit 2 until tables are read from Kafka.
+/// the table's topic; the flights ⋈ weather ⋈ planes fixture on real NYC
+/// 2013 rows), shows in `weir plan`, and `weir dev` refuses it with exit 2
+/// until tables are read from Kafka.
 #[test]
 fn a_table_join_runs_in_weir_test_and_weir_dev_refuses_it() {
     let file = "tests/fixtures/weir_test/join-planes.yaml";
@@ -120,6 +121,12 @@ fn a_table_join_runs_in_weir_test_and_weir_dev_refuses_it() {
     assert_eq!(
         stdout,
         "ok   tests/fixtures/weir_test/join-planes.yaml: a known plane gives its seats, an unknown one null\n1 passed, 0 failed\n"
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let (code, stdout, stderr) = weir_test(&["tests/fixtures/weir_test/flight-weather.yaml"]);
+    assert_eq!(
+        stdout,
+        "ok   tests/fixtures/weir_test/flight-weather.yaml: a flight takes the weather of its scheduled hour and waits for it\n1 passed, 0 failed\n"
     );
     assert_eq!((code, stderr.as_str()), (0, ""));
     let (code, stdout, _) = weir("plan", &[file]);

@@ -154,3 +154,34 @@ tests:
         ]
     );
 }
+
+/// A held record that fails once released goes to the DLQ with the bytes
+/// it was read with, as any record error does.
+#[test]
+fn a_held_record_that_fails_goes_to_the_dlq_as_it_was_read() {
+    let r = run_case(&format!(
+        "{}      - {{topic: planes, value: {{tailnum: N1, at: 50, seats: 100}}}}
+      - {{value: {{f: 1, tailnum: N1, ts: 100}}}}
+      - {{value: {{f: 2, tailnum: N1, ts: 40}}}}
+      - {{topic: planes, value: {{tailnum: N1, at: 150, seats: 200}}}}
+    expect: []
+",
+        BY_FIELD.replace(
+            "into: plane}\n",
+            "into: plane}\n  - transform: {set: {x: \"value.nope + 1\"}}\n"
+        )
+    ));
+    assert_eq!(
+        values(&r),
+        [
+            (
+                "enrich.dlq".into(),
+                json!({"f": 2, "tailnum": "N1", "ts": 40})
+            ),
+            (
+                "enrich.dlq".into(),
+                json!({"f": 1, "tailnum": "N1", "ts": 100})
+            ),
+        ]
+    );
+}
