@@ -41,8 +41,10 @@ pub struct SourceMessage<'a> {
 pub struct TableStep {
     /// The table record's own error (it could not be decoded or keyed).
     pub own: Option<StepCounts>,
-    /// One count per stream record it released (T4).
+    /// One count per stream record it released (T4), in release order.
     pub released: Vec<StepCounts>,
+    /// Where each released record was read from, as `released`.
+    pub origins: Vec<Origin>,
 }
 
 /// Sees every step before its records are built (`weir test` notes what
@@ -265,7 +267,7 @@ impl PartitionProcessor {
                 observe(&step);
                 return TableStep {
                     own: Some(collect(plan, *step, original, out)),
-                    released: Vec::new(),
+                    ..Default::default()
                 };
             }
         };
@@ -273,10 +275,7 @@ impl PartitionProcessor {
             return TableStep::default();
         };
         let released = j.table_time(&table.name, partition, time);
-        TableStep {
-            own: None,
-            released: self.release(plan, released, out, observe),
-        }
+        self.release(plan, released, out, observe)
     }
 
     /// End of input for the tables (idle at their end): every held record
@@ -286,9 +285,9 @@ impl PartitionProcessor {
         plan: &Plan,
         out: &mut Vec<OutMsg>,
         observe: Observer<'_>,
-    ) -> Vec<StepCounts> {
+    ) -> TableStep {
         let Some(j) = self.joins.as_mut() else {
-            return Vec::new();
+            return TableStep::default();
         };
         let released = j.release_all();
         self.release(plan, released, out, observe)
@@ -300,9 +299,11 @@ impl PartitionProcessor {
         released: Vec<(Record, super::joins::Held)>,
         out: &mut Vec<OutMsg>,
         observe: Observer<'_>,
-    ) -> Vec<StepCounts> {
+    ) -> TableStep {
         let mut counts = Vec::with_capacity(released.len());
+        let mut origins = Vec::with_capacity(released.len());
         for (rec, held) in released {
+            origins.push(rec.origin.clone());
             let step = self.chain.process(rec);
             if let Some(j) = self.joins.as_ref() {
                 self.chain.expire_tables(j.expiry_base(&self.chain));
@@ -319,7 +320,11 @@ impl PartitionProcessor {
             }
             counts.push(c);
         }
-        counts
+        TableStep {
+            own: None,
+            released: counts,
+            origins,
+        }
     }
 
     /// Moves the watermark to `wm` (idle timeout): the windows it closes

@@ -114,7 +114,8 @@ fn a_record_older_than_the_kept_history_is_an_error() {
 
 /// T3: a tombstone (a table record with a null value, keyed by its record
 /// key) deletes the key from its version time on: an inner join filters
-/// the records after it and still joins those before it.
+/// the records after it and still joins those before it. A record held
+/// and released later is noted under its own input position.
 #[test]
 fn a_tombstone_deletes_the_key_from_its_time_on() {
     let r = run_case(
@@ -150,7 +151,7 @@ tests:
         r.notes,
         [
             "input[4]: filtered by 0:join",
-            "a held record: filtered by 0:join"
+            "input[3]: filtered by 0:join"
         ]
     );
 }

@@ -17,7 +17,7 @@ use crate::operator::chain::{Outcome, StageRef, StepResult};
 use crate::plan::Plan;
 use crate::record::Origin;
 use crate::runtime::output::{Dest, Original, OutMsg, StepCounts};
-use crate::runtime::processor::{PartitionProcessor, SourceMessage};
+use crate::runtime::processor::{PartitionProcessor, SourceMessage, TableStep};
 use crate::runtime::repartition::{self, Incoming};
 use crate::spec::{ErrorPolicy, Format};
 use indexmap::IndexMap;
@@ -99,6 +99,16 @@ fn observer(seen: &mut Vec<Seen>) -> impl FnMut(&StepResult) + '_ {
                 e.input,
             ));
         }
+    }
+}
+
+/// [`observer`] keeping what each step showed apart, in step order (the
+/// records a table record releases are steps of one call).
+fn per_step(steps: &mut Vec<Vec<Seen>>) -> impl FnMut(&StepResult) + '_ {
+    move |step: &StepResult| {
+        let mut seen = Vec::new();
+        observer(&mut seen)(step);
+        steps.push(seen);
     }
 }
 
@@ -225,24 +235,27 @@ impl Harness<'_> {
             let step = match self.parts.get_index_mut(i) {
                 Some((_, part)) => {
                     part.proc
-                        .table(plan, table, 0, m, &mut out, &mut observer(&mut seen))
+                        .table(plan, table, 0, m, &mut out, &mut per_step(&mut seen))
                 }
                 None => match self.downstream.as_mut() {
                     Some(ds) => {
                         ds.proc
-                            .table(plan, table, 0, m, &mut out, &mut observer(&mut seen))
+                            .table(plan, table, 0, m, &mut out, &mut per_step(&mut seen))
                     }
                     None => continue,
                 },
             };
-            if let Some(own) = step.own {
+            if let Some(own) = &step.own {
                 if i == 0 {
-                    self.notes(seen, &format!("input[{index}]"));
-                    self.produce(&own, out);
+                    self.notes(
+                        seen.into_iter().flatten().collect(),
+                        &format!("input[{index}]"),
+                    );
+                    self.produce(own, out);
                 }
                 continue;
             }
-            self.released(i, step.released, out, seen);
+            self.released(i, step, out, seen);
             if self.run.stopped.is_some() {
                 return;
             }
@@ -252,12 +265,15 @@ impl Harness<'_> {
     /// Produces what records released from a hold (T4) caused, on source
     /// partition `i` (the repartition's partition when past them): their
     /// outputs, their notes, and what crosses the repartition topic.
-    fn released(&mut self, i: usize, counts: Vec<StepCounts>, out: Vec<OutMsg>, seen: Vec<Seen>) {
+    fn released(&mut self, i: usize, step: TableStep, out: Vec<OutMsg>, seen: Vec<Vec<Seen>>) {
         let (crossing, out): (Vec<OutMsg>, Vec<OutMsg>) = out
             .into_iter()
             .partition(|m| matches!(m.dest, Dest::Repartition(_)));
-        self.notes(seen, "a held record");
-        for c in &counts {
+        for (seen, origin) in seen.into_iter().zip(&step.origins) {
+            let who = self.who(origin);
+            self.notes(seen, &who);
+        }
+        for c in &step.released {
             if c.fail.is_some() {
                 self.produce(c, Vec::new());
                 return;
@@ -317,19 +333,19 @@ impl Harness<'_> {
         // The tables are idle at their end: every held record goes on.
         for i in 0..self.parts.len() + usize::from(self.downstream.is_some()) {
             let (mut out, mut seen) = (Vec::new(), Vec::new());
-            let counts = match self.parts.get_index_mut(i) {
+            let step = match self.parts.get_index_mut(i) {
                 Some((_, part)) => {
                     part.proc
-                        .tables_idle(self.plan, &mut out, &mut observer(&mut seen))
+                        .tables_idle(self.plan, &mut out, &mut per_step(&mut seen))
                 }
                 None => match self.downstream.as_mut() {
                     Some(ds) => ds
                         .proc
-                        .tables_idle(self.plan, &mut out, &mut observer(&mut seen)),
+                        .tables_idle(self.plan, &mut out, &mut per_step(&mut seen)),
                     None => continue,
                 },
             };
-            self.released(i, counts, out, seen);
+            self.released(i, step, out, seen);
             if self.run.stopped.is_some() {
                 return;
             }
