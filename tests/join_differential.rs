@@ -4,7 +4,7 @@
 //! `TableJoin::apply` (inner and left, `time: event` and `latest`, with
 //! `expire` as the stream's watermark moves), and through an independent
 //! reference written here: every table version that arrived kept in a list,
-//! the hold as a list in arrival order, the join an as-of scan over the
+//! the hold as a queue in arrival order (records leave from its front), the join an as-of scan over the
 //! versions that had arrived when the record was released. The two must
 //! release the same records in the same order with the same joined values,
 //! and expire the same lookups (`table history expired`), which the
@@ -337,7 +337,9 @@ impl Reference {
             } => {
                 self.stream_max = Some(self.stream_max.map_or(*time, |m| m.max(*time)));
                 let entry = (*id, key.clone(), *time, (*partition, *offset));
-                if self.all_idle || self.released_to.is_some_and(|w| *time <= w) {
+                if self.pending.is_empty()
+                    && (self.all_idle || self.released_to.is_some_and(|w| *time <= w))
+                {
                     self.join(&entry);
                 } else {
                     self.pending.push(entry);
@@ -358,13 +360,16 @@ impl Reference {
         {
             self.released_to = Some(self.released_to.map_or(w, |r| r.max(w)));
         }
-        let pending = std::mem::take(&mut self.pending);
-        for e in pending {
-            if self.all_idle || self.released_to.is_some_and(|w| e.2 <= w) {
-                self.join(&e);
-            } else {
-                self.pending.push(e);
-            }
+        // Records leave in arrival order: from the oldest up to the first
+        // whose time the table has not reached.
+        let ready = self
+            .pending
+            .iter()
+            .take_while(|e| self.all_idle || self.released_to.is_some_and(|w| e.2 <= w))
+            .count();
+        let released: Vec<Pending> = self.pending.drain(..ready).collect();
+        for e in released {
+            self.join(&e);
         }
         if let Some(m) = self.stream_max {
             let mut low = m.saturating_sub(case.stream_ooo);

@@ -8,7 +8,8 @@
 //! from YAML, `PartitionProcessor` per topic), for every join type and
 //! time, and compared record for record, in order, with a batch
 //! computation written here: T4's release rule replayed over the input
-//! order and an as-of scan over the versions that had arrived. `history`
+//! order (records leave the hold in offset order) and an as-of scan over
+//! the versions that had arrived. `history`
 //! is long enough that nothing expires (expiry is covered by
 //! `tests/join_differential.rs`). Seeded; the seed is in the failure
 //! message and `WEIR_JOIN_SEED` overrides the base seed.
@@ -121,14 +122,14 @@ fn reference(inputs: &[In], inner: bool, event: bool, bound: i64) -> Vec<Value> 
         }
         best.and_then(|(_, i)| versions[i].2)
     };
-    let mut emit =
-        |versions: &[(String, i64, Option<i64>)], id: u64, k: &Option<String>, t: i64| match join(
-            versions, k, t,
-        ) {
-            Some(v) => out.push(json!({"id": id, "k": k, "ts": t, "j": {"v": v}})),
-            None if !inner => out.push(json!({"id": id, "k": k, "ts": t, "j": null})),
-            None => {}
-        };
+    let mut emit = |versions: &[(String, i64, Option<i64>)],
+                    id: u64,
+                    k: &Option<String>,
+                    t: i64| match join(versions, k, t) {
+        Some(v) => out.push(json!({"id": id, "k": k, "ts": t, "j": {"v": v}})),
+        None if !inner => out.push(json!({"id": id, "k": k, "ts": t, "j": null})),
+        None => {}
+    };
     for i in inputs {
         match i {
             In::Table(k, t, v) => {
@@ -136,17 +137,17 @@ fn reference(inputs: &[In], inner: bool, event: bool, bound: i64) -> Vec<Value> 
                 let wm = t - bound;
                 table_wm = Some(table_wm.map_or(wm, |w| w.max(wm)));
                 if event {
+                    // Records leave in arrival order, from the oldest up to
+                    // the first the table's watermark has not reached.
                     let w = table_wm.unwrap_or(i64::MIN);
-                    let (go, stay): (Vec<_>, Vec<_>) =
-                        held.drain(..).partition(|(_, _, t)| *t <= w);
-                    held = stay;
-                    for (id, k, t) in go {
+                    let ready = held.iter().take_while(|(_, _, t)| *t <= w).count();
+                    for (id, k, t) in held.drain(..ready).collect::<Vec<_>>() {
                         emit(&versions, id, &k, t);
                     }
                 }
             }
             In::Stream(id, k, t) => {
-                if !event || table_wm.is_some_and(|w| *t <= w) {
+                if !event || (held.is_empty() && table_wm.is_some_and(|w| *t <= w)) {
                     emit(&versions, *id, k, *t);
                 } else {
                     held.push((*id, k.clone(), *t));

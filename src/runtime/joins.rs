@@ -71,14 +71,12 @@ impl JoinHold {
         })
     }
 
-    /// Offers a decoded stream record: back at once when every table's
-    /// watermark has reached its event time (or it has none to wait for:
-    /// its event time could not be read, which the join reports), else
-    /// held with its `original` bytes (`None`).
+    /// Offers a decoded stream record: back at once when nothing is held
+    /// and every table's watermark has reached its event time (or it has
+    /// none to wait for: its event time could not be read, which the join
+    /// reports), else held with its `original` bytes (`None`); records
+    /// leave in offset order ([`Hold`]).
     pub fn offer(&mut self, rec: Record, original: Original<'_>) -> Option<Record> {
-        if rec.time_error.is_some() {
-            return Some(rec);
-        }
         let offset = rec.origin.offset;
         let back = self.hold.offer(rec);
         if back.is_none() {

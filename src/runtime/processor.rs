@@ -302,11 +302,23 @@ impl PartitionProcessor {
     ) -> TableStep {
         let mut counts = Vec::with_capacity(released.len());
         let mut origins = Vec::with_capacity(released.len());
-        for (rec, held) in released {
+        // The tables keep their history behind the oldest record still to
+        // be joined: held, or released and not yet run.
+        let mut later = vec![i64::MAX; released.len() + 1];
+        for (i, (r, _)) in released.iter().enumerate().rev() {
+            let t = if r.time_error.is_some() {
+                i64::MAX
+            } else {
+                r.event_time
+            };
+            later[i] = later[i + 1].min(t);
+        }
+        for (i, (rec, held)) in released.into_iter().enumerate() {
             origins.push(rec.origin.clone());
             let step = self.chain.process(rec);
             if let Some(j) = self.joins.as_ref() {
-                self.chain.expire_tables(j.expiry_base(&self.chain));
+                self.chain
+                    .expire_tables(j.expiry_base(&self.chain).min(later[i + 1]));
             }
             observe(&step);
             let mut step = step;

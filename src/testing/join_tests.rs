@@ -43,9 +43,10 @@ tests:
 
 /// T1/T4: a flight read before the plane version valid at its time is
 /// held until the table's watermark passes it, then joined with that
-/// version, not with whatever the table held when the flight arrived; a
-/// flight the table has passed is joined at once; the rest is released
-/// when the table is idle at its end.
+/// version, not with whatever the table held when the flight arrived;
+/// records leave in the order they were read (a flight the table has
+/// passed waits behind an older held one); the rest is released when the
+/// table is idle at its end.
 #[test]
 fn a_stream_record_ahead_of_the_table_waits_for_its_version() {
     let r = run_case(&format!(
@@ -66,11 +67,11 @@ fn a_stream_record_ahead_of_the_table_waits_for_its_version() {
             ),
             (
                 "out".into(),
-                json!({"f": 3, "tailnum": "N2", "ts": 120, "plane": null})
+                json!({"f": 2, "tailnum": "N1", "ts": 160, "plane": {"tailnum": "N1", "at": 150, "seats": 200}})
             ),
             (
                 "out".into(),
-                json!({"f": 2, "tailnum": "N1", "ts": 160, "plane": {"tailnum": "N1", "at": 150, "seats": 200}})
+                json!({"f": 3, "tailnum": "N2", "ts": 120, "plane": null})
             ),
         ]
     );
@@ -150,14 +151,15 @@ tests:
     assert_eq!(
         r.notes,
         [
-            "input[4]: filtered by 0:join",
-            "input[3]: filtered by 0:join"
+            "input[3]: filtered by 0:join",
+            "input[4]: filtered by 0:join"
         ]
     );
 }
 
 /// A held record that fails once released goes to the DLQ with the bytes
-/// it was read with, as any record error does.
+/// it was read with, as any record error does; a record ready at once
+/// waits behind an older held one.
 #[test]
 fn a_held_record_that_fails_goes_to_the_dlq_as_it_was_read() {
     let r = run_case(&format!(
@@ -177,11 +179,11 @@ fn a_held_record_that_fails_goes_to_the_dlq_as_it_was_read() {
         [
             (
                 "enrich.dlq".into(),
-                json!({"f": 2, "tailnum": "N1", "ts": 40})
+                json!({"f": 1, "tailnum": "N1", "ts": 100})
             ),
             (
                 "enrich.dlq".into(),
-                json!({"f": 1, "tailnum": "N1", "ts": 100})
+                json!({"f": 2, "tailnum": "N1", "ts": 40})
             ),
         ]
     );

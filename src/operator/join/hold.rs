@@ -5,7 +5,7 @@
 //! [`TableWatermark`] computes that watermark over the table's partitions.
 
 use crate::record::Record;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// The watermark of a table (T4): the minimum over its partitions of (the
@@ -64,16 +64,21 @@ impl TableWatermark {
     }
 }
 
-/// Stream records waiting for the table (T4). Records are released when the
-/// table's watermark reaches their event time, in arrival order among those
-/// released together; while the table is idle nothing is held. Held records
-/// are not committed past: see [`Hold::min_offsets`].
+/// Stream records waiting for the table (T4), in arrival (offset) order:
+/// a record leaves when the table's watermark reaches its event time (or
+/// the table is idle, or its event time could not be read, which the join
+/// reports) and every record that arrived before it has left. Keeping the
+/// order means a partition's records cross a repartition topic, whose
+/// readers drop what is not above the highest offset seen, and are
+/// committed, in offset order; a record ready early waits behind an older
+/// one (a decision DESIGN.md §7 leaves open). Held records are not
+/// committed past: see [`Hold::min_offsets`].
 #[derive(Debug, Clone, Default)]
 pub struct Hold {
-    /// Held records by `(event time ms, arrival number)`.
-    held: BTreeMap<(i64, u64), Record>,
-    /// Arrival number of the next record held.
-    next: u64,
+    /// Held records, in arrival order.
+    held: VecDeque<Record>,
+    /// The event times held, with their counts (for the oldest).
+    times: BTreeMap<i64, usize>,
     /// Greatest table watermark given to [`Hold::advance`], ms.
     table_watermark: Option<i64>,
     /// Whether the table is idle.
@@ -86,32 +91,44 @@ impl Hold {
         Self::default()
     }
 
-    /// Offers a stream record: returns it at once when its event time is at
-    /// or below the table's watermark or the table is idle; holds it (and
-    /// returns `None`) otherwise.
+    /// Whether `rec` may leave, the records before it aside.
+    fn ready(&self, rec: &Record) -> bool {
+        self.idle
+            || rec.time_error.is_some()
+            || self.table_watermark.is_some_and(|w| rec.event_time <= w)
+    }
+
+    /// Offers a stream record: returns it at once when nothing is held and
+    /// it is ready (its event time at or below the table's watermark, the
+    /// table idle, or no readable event time); holds it (and returns
+    /// `None`) otherwise.
     pub fn offer(&mut self, rec: Record) -> Option<Record> {
-        if self.idle || self.table_watermark.is_some_and(|w| rec.event_time <= w) {
+        if self.held.is_empty() && self.ready(&rec) {
             return Some(rec);
         }
-        self.held.insert((rec.event_time, self.next), rec);
-        self.next += 1;
+        if rec.time_error.is_none() {
+            *self.times.entry(rec.event_time).or_default() += 1;
+        }
+        self.held.push_back(rec);
         None
     }
 
     /// Moves the table's watermark to `table_watermark` (ms; a lower one
-    /// than already given changes nothing) and releases every held record
-    /// with event time ≤ it, in arrival order.
+    /// than already given changes nothing) and releases, in arrival order,
+    /// the held records from the oldest up to the first that is not ready.
     pub fn advance(&mut self, table_watermark: i64) -> Vec<Record> {
         let w = self
             .table_watermark
             .map_or(table_watermark, |w| w.max(table_watermark));
         self.table_watermark = Some(w);
-        let rest = match w.checked_add(1) {
-            Some(above) => self.held.split_off(&(above, 0)),
-            None => BTreeMap::new(),
-        };
-        let released = std::mem::replace(&mut self.held, rest);
-        in_arrival_order(released)
+        let mut out = Vec::new();
+        while self.held.front().is_some_and(|r| self.ready(r)) {
+            if let Some(r) = self.held.pop_front() {
+                self.forget(&r);
+                out.push(r);
+            }
+        }
+        out
     }
 
     /// Marks the table idle (`true`: releases every held record, in arrival
@@ -127,7 +144,20 @@ impl Hold {
 
     /// Releases every held record, in arrival order (at the end of input).
     pub fn release_all(&mut self) -> Vec<Record> {
-        in_arrival_order(std::mem::take(&mut self.held))
+        self.times.clear();
+        self.held.drain(..).collect()
+    }
+
+    fn forget(&mut self, r: &Record) {
+        if r.time_error.is_some() {
+            return;
+        }
+        if let Some(n) = self.times.get_mut(&r.event_time) {
+            *n -= 1;
+            if *n == 0 {
+                self.times.remove(&r.event_time);
+            }
+        }
     }
 
     /// Number of records held.
@@ -144,7 +174,7 @@ impl Hold {
     /// join's `history` from no later than it, so that a record released
     /// later still finds its versions.
     pub fn oldest_event_time(&self) -> Option<i64> {
-        self.held.keys().next().map(|(t, _)| *t)
+        self.times.keys().next().copied()
     }
 
     /// The smallest source offset held per `(topic, partition)` of the
@@ -152,7 +182,7 @@ impl Hold {
     /// that partition past it.
     pub fn min_offsets(&self) -> HashMap<(Arc<str>, i32), i64> {
         let mut out: HashMap<(Arc<str>, i32), i64> = HashMap::new();
-        for r in self.held.values() {
+        for r in &self.held {
             let o = &r.origin;
             out.entry((Arc::clone(&o.topic), o.partition))
                 .and_modify(|m| *m = (*m).min(o.offset))
@@ -160,11 +190,4 @@ impl Hold {
         }
         out
     }
-}
-
-/// The records of `held`, by arrival number.
-fn in_arrival_order(held: BTreeMap<(i64, u64), Record>) -> Vec<Record> {
-    let mut v: Vec<(u64, Record)> = held.into_iter().map(|((_, n), r)| (n, r)).collect();
-    v.sort_unstable_by_key(|(n, _)| *n);
-    v.into_iter().map(|(_, r)| r).collect()
 }

@@ -215,10 +215,11 @@ fn hold_releases_exactly_when_the_table_watermark_reaches_t_in_arrival_order() {
         };
         r
     };
-    for (t, off) in [(30, 0), (10, 1), (20, 2), (10, 3)] {
+    for (t, off) in [(10, 0), (30, 1), (20, 2), (10, 3)] {
         assert!(hold.offer(arrive(t, off)).is_none());
     }
     assert_eq!(hold.min_offsets()[&(Arc::from("flights"), 0)], 0);
+    assert_eq!(hold.oldest_event_time(), Some(10));
     wm.observe(0, 100);
     assert_eq!(
         wm.watermark(),
@@ -231,13 +232,25 @@ fn hold_releases_exactly_when_the_table_watermark_reaches_t_in_arrival_order() {
     wm.observe(1, 25);
     let out = hold.advance(wm.watermark().unwrap());
     let offsets: Vec<i64> = out.iter().map(|r| r.origin.offset).collect();
-    assert_eq!(offsets, [1, 2, 3], "every record ≤ 20, in arrival order");
-    assert_eq!(hold.len(), 1);
-    assert_eq!(hold.min_offsets()[&(Arc::from("flights"), 0)], 0);
-    assert!(
-        hold.offer(arrive(20, 4)).is_some(),
-        "at the watermark: at once"
+    assert_eq!(
+        offsets,
+        [0],
+        "the oldest record, ≤ 20; the next (30) holds back the two behind it"
     );
+    assert_eq!(hold.len(), 3);
+    assert_eq!(hold.min_offsets()[&(Arc::from("flights"), 0)], 1);
+    assert!(
+        hold.offer(arrive(20, 4)).is_none(),
+        "ready, but behind held records: it waits its turn"
+    );
+    let out = hold.advance(30);
+    let offsets: Vec<i64> = out.iter().map(|r| r.origin.offset).collect();
+    assert_eq!(offsets, [1, 2, 3, 4], "in arrival order");
+    assert!(
+        hold.offer(arrive(20, 5)).is_some(),
+        "nothing held and at the watermark: at once"
+    );
+    assert!(hold.offer(arrive(40, 6)).is_none());
     wm.set_idle(1, true);
     assert_eq!(wm.watermark(), Some(95));
     wm.set_idle(0, true);
