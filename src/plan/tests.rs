@@ -214,3 +214,15 @@ fn join_mistakes_are_located() {
         ["p.yaml:11:5: stages[0].join: no table or stream to join (expected `table: <name under tables:>` or `stream: {topics: […], key: …}`)"]
     );
 }
+
+#[test]
+fn a_join_after_the_repartition_is_refused() {
+    let text = JOIN.replace(
+        "stages:\n",
+        "stages:\n  - key_by: value.origin\n  - window: {tumbling: 1h, aggregate: {n: count()}}\n",
+    );
+    assert_eq!(
+        join_errors(&text),
+        ["p.yaml:13:5: stages[2].join: a join after the key_by at stages[0] would run on the repartition topic's partitions, which weir does not do yet (expected the join before that key_by)"]
+    );
+}

@@ -20,6 +20,7 @@ use crate::plan::{Plan, TableDef};
 use crate::record::{Origin, Record};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The original bytes of a held record.
 #[derive(Debug, Clone)]
@@ -46,8 +47,8 @@ pub struct JoinHold {
     hold: Hold,
     /// The watermark of every table joined at event time.
     tables: Vec<(String, TableWatermark)>,
-    /// The original bytes of each held record, by source offset.
-    originals: HashMap<i64, Held>,
+    /// The original bytes of each held record, by source coordinates.
+    originals: HashMap<(Arc<str>, i32, i64), Held>,
 }
 
 impl JoinHold {
@@ -77,11 +78,15 @@ impl JoinHold {
     /// reports), else held with its `original` bytes (`None`); records
     /// leave in offset order ([`Hold`]).
     pub fn offer(&mut self, rec: Record, original: Original<'_>) -> Option<Record> {
-        let offset = rec.origin.offset;
+        let at = (
+            Arc::clone(&rec.origin.topic),
+            rec.origin.partition,
+            rec.origin.offset,
+        );
         let back = self.hold.offer(rec);
         if back.is_none() {
             self.originals.insert(
-                offset,
+                at,
                 Held {
                     key: original.key.map(<[u8]>::to_vec),
                     payload: original.payload.map(<[u8]>::to_vec),
@@ -127,7 +132,12 @@ impl JoinHold {
         released
             .into_iter()
             .map(|r| {
-                let held = self.originals.remove(&r.origin.offset).unwrap_or(Held {
+                let at = (
+                    Arc::clone(&r.origin.topic),
+                    r.origin.partition,
+                    r.origin.offset,
+                );
+                let held = self.originals.remove(&at).unwrap_or(Held {
                     key: None,
                     payload: None,
                     timestamp: r.timestamp,
