@@ -5,7 +5,7 @@
 //! window and are routed to every sink whose `when` matches.
 
 use super::filter::Filter;
-use super::join::{JoinOutcome, TableJoin, VersionedTable};
+use super::join::{TableJoin, VersionedTable};
 use super::key_by::KeyBy;
 use super::transform::Transform;
 use super::window::watermark::Watermark;
@@ -14,6 +14,8 @@ use crate::expr::{CelEnv, CelExpr};
 use crate::record::Record;
 use cel::Context;
 use std::sync::Arc;
+
+mod tables;
 
 /// A compiled stage.
 #[derive(Debug, Clone)]
@@ -192,42 +194,6 @@ impl Chain {
         }
     }
 
-    /// Gives the chain a store of versions for each table of `tables`
-    /// (name, `history` in ms) that its join stages read.
-    pub fn with_tables<'a>(mut self, tables: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
-        self.tables = tables
-            .into_iter()
-            .map(|(n, h)| (n.to_owned(), VersionedTable::new(), h))
-            .collect();
-        self
-    }
-
-    /// A version of `table`'s `key` at `time` ms (`None`: a tombstone,
-    /// DESIGN.md §7 T3); ignored for a table no join stage reads.
-    pub fn table_version(
-        &mut self,
-        table: &str,
-        key: &serde_json::Value,
-        time: i64,
-        value: Option<serde_json::Value>,
-    ) {
-        if let Some((_, t, _)) = self.tables.iter_mut().find(|(n, _, _)| n == table) {
-            t.insert(key, time, value);
-        }
-    }
-
-    /// Drops the table versions no record at or after `base` ms (the
-    /// stream's watermark, or an older record still held) can need: each
-    /// table keeps `history` ms behind `base` (T2).
-    pub fn expire_tables(&mut self, base: i64) {
-        if base == i64::MIN {
-            return;
-        }
-        for (_, t, history) in &mut self.tables {
-            t.expire(base.saturating_sub(*history));
-        }
-    }
-
     /// Has every window stage give results as JSON bytes
     /// ([`WindowOperator::results_as_bytes`]): a result's payload is then in
     /// `Record::lazy`, read through `Record::json`, and a sink copies its
@@ -293,19 +259,6 @@ impl Chain {
                 op.drain_changes(|c| f(i, c));
             }
         }
-    }
-
-    /// The tables this chain's stages join at event time (rule T4 holds
-    /// their records back), in stage order.
-    pub fn event_time_join_tables(&self) -> Vec<&str> {
-        let end = self.until.unwrap_or(self.stages.len());
-        self.stages[self.from..end]
-            .iter()
-            .filter_map(|s| match s {
-                Stage::Join(j) if j.time == super::join::JoinTime::Event => Some(j.table.as_str()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Indexes of the window stages this chain runs.
@@ -418,38 +371,11 @@ impl Chain {
                     }
                     Err(e) => Err(e),
                 },
-                Stage::Join(j) => {
-                    let Some((_, table, _)) = self.tables.iter().find(|(n, _, _)| *n == j.table)
-                    else {
-                        unreachable!("the plan gives the chain every table a join reads")
-                    };
-                    let taken = std::mem::replace(
-                        &mut rec,
-                        Record::new(serde_json::Value::Null, serde_json::Value::Null),
-                    );
-                    match j.apply(&self.root, taken, table) {
-                        JoinOutcome::Joined(r) | JoinOutcome::Unmatched(r) => {
-                            rec = r;
-                            Ok(())
-                        }
-                        JoinOutcome::Filtered => {
-                            if input {
-                                res.filtered_by = Some(StageRef::Stage(i));
-                            }
-                            return Outcome::Filtered;
-                        }
-                        JoinOutcome::Error(r, e) => {
-                            rec = r;
-                            Err(match e {
-                                crate::operator::join::JoinError::Expr(e) => e,
-                                other => crate::expr::ExprError::new(
-                                    format!("join {}", j.table),
-                                    other.to_string(),
-                                ),
-                            })
-                        }
-                    }
-                }
+                Stage::Join(j) => match self.join(i, j, &mut rec, input, res) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => return Outcome::Filtered,
+                    Err(e) => Err(e),
+                },
                 Stage::Transform(t) => t.apply(&self.root, &mut rec),
                 Stage::KeyBy(k) => k.apply(&self.root, &mut rec),
                 Stage::Window(_) => {
