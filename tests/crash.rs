@@ -163,6 +163,18 @@ fn crash_and_move(case: &Case, delivery: &str) -> Tally {
             || replicas.iter_mut().for_each(|r| r.weir.assert_alive()),
             |recs| tally(&expected, recs).summary(),
         );
+        // Its death moves partitions only once it holds some: a replica
+        // that joined the group late may still be waiting for them.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while assignments(&[&replicas[victim]]) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} got no partitions",
+                replicas[victim].name
+            );
+            replicas.iter_mut().for_each(|r| r.weir.assert_alive());
+            reader.poll_for(Duration::from_millis(200));
+        }
         let others: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
         let before = assignments(&[&replicas[others[0]], &replicas[others[1]]]);
         replicas[victim].weir.kill9();
