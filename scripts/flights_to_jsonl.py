@@ -54,6 +54,8 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from jsonl_out import output
+
 FIELDS = [
     "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay",
     "arr_time", "sched_arr_time", "arr_delay", "carrier", "flight", "tailnum",
@@ -97,13 +99,8 @@ def main():
                     help="only the first N days of January (month==1, day<=N)")
     args = ap.parse_args()
 
-    to_stdout = args.out == "-"
-    if not to_stdout:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = f"{args.out}.tmp{os.getpid()}"
-    out = sys.stdout if to_stdout else open(tmp, "w", encoding="utf-8", newline="\n")
     n = nulls = 0
-    try:
+    with output(args.out) as out:
         # Stable sort by (month, day) only: bucket the serialized lines per day in
         # file order, then emit the days in calendar order.
         days = {}
@@ -116,14 +113,6 @@ def main():
             nulls += rec["dep_ts"] is None
         for key in sorted(days):
             out.writelines(days[key])
-        if not to_stdout:
-            out.close()
-            os.replace(tmp, args.out)
-    except BaseException:
-        if not to_stdout:
-            out.close()
-            os.remove(tmp)
-        raise
     print(f"flights_to_jsonl: {n} records ({nulls} with null dep_ts) -> {args.out}", file=sys.stderr)
 
 

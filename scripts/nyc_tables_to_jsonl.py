@@ -114,6 +114,8 @@ import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from jsonl_out import output
+
 NY = ZoneInfo("America/New_York")
 HOUR_MS = 3_600_000
 
@@ -279,22 +281,9 @@ def main():
     weather = weather_records(args.limit_days) if args.table == "weather" or args.stats else None
     recs = weather if args.table == "weather" else planes_records()
 
-    to_stdout = args.out == "-"
-    if not to_stdout:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = f"{args.out}.tmp{os.getpid()}"
-    out = sys.stdout if to_stdout else open(tmp, "w", encoding="utf-8", newline="\n")
-    try:
+    with output(args.out) as out:
         for rec in recs:
             out.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        if not to_stdout:
-            out.close()
-            os.replace(tmp, args.out)
-    except BaseException:
-        if not to_stdout:
-            out.close()
-            os.remove(tmp)
-        raise
     print(f"nyc_tables_to_jsonl: {len(recs)} {args.table} records -> {args.out}", file=sys.stderr)
     if args.stats:
         stats(weather, args.limit_days)

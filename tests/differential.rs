@@ -466,10 +466,7 @@ fn run_case(seed: u64) -> Result<(usize, usize), String> {
 
 #[test]
 fn every_window_kind_and_emit_mode_matches_a_batch_reference() {
-    let base: u64 = std::env::var("WEIR_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0004);
+    let base = seeded::base_seed("WEIR_DIFF_SEED", 0x5eed_0004);
     let cases: u64 = std::env::var("WEIR_DIFF_CASES")
         .ok()
         .and_then(|s| s.parse().ok())

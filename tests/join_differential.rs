@@ -479,10 +479,7 @@ impl Reference {
 
 #[test]
 fn join_core_matches_an_as_of_reference() {
-    let base: u64 = std::env::var("WEIR_JOIN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x7ab1e);
+    let base = seeded::base_seed("WEIR_JOIN_SEED", 0x7ab1e);
     let env = CelEnv::new();
     let root = env.root();
     let on = env.compile("value.k").expect("compiles");

@@ -163,10 +163,7 @@ fn reference(inputs: &[In], inner: bool, event: bool, bound: i64) -> Vec<Value> 
 
 #[test]
 fn joins_on_the_per_record_path_match_a_batch_reference() {
-    let base: u64 = std::env::var("WEIR_JOIN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x10_1a);
+    let base = seeded::base_seed("WEIR_JOIN_SEED", 0x10_1a);
     let (mut joined, mut null_joined, mut filtered) = (0usize, 0usize, 0usize);
     for c in 0..CASES {
         let seed = base + c;

@@ -242,10 +242,7 @@ fn run_case(window: &str, seed: u64, mode: Mode) -> Result<(), String> {
 
 #[test]
 fn restored_state_continues_exactly_where_the_checkpoint_stood() {
-    let base: u64 = std::env::var("WEIR_RECOVERY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0003);
+    let base = seeded::base_seed("WEIR_RECOVERY_SEED", 0x5eed_0003);
     let mut failures = Vec::new();
     let mut cases = 0;
     for mode in [Mode::AtLeastOnce, Mode::ExactlyOnce] {

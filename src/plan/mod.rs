@@ -15,22 +15,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A repartition: stages `..=after` run on the source partitions and end
-/// in `topic`, keyed by the new key; stages after it run on the partitions
-/// of `topic` (DESIGN.md §3, Keys and partitions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repartition {
-    /// Index of the `key_by` stage whose output is repartitioned.
-    pub after: usize,
-    /// `<group>.<after>.repartition` (`weir.<pipeline>.<after>.repartition`
-    /// with the default group id).
-    pub topic: String,
-    /// The payload reaches the repartition unchanged (JSON source, no
-    /// transform before it): the source bytes are forwarded, not
-    /// re-serialized.
-    pub forward_payload: bool,
-}
-
 /// An executable pipeline.
 #[derive(Clone)]
 pub struct Plan {
@@ -314,43 +298,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         .group_id
         .clone()
         .unwrap_or_else(|| format!("weir.{}", spec.name));
-    let repartition = find_repartition(&stages, &group_id, src.format);
-    if let Err(i) = repartition {
-        err(
-            &format!("stages[{i}]"),
-            "a second key_by before a window needs a second repartition, which weir does not do (expected at most one key_by followed by windows)".into(),
-        );
-    }
-    if let Ok(Some(r)) = &repartition {
-        // Joins run where the source is read: their hold (rule T4) is not
-        // built into the repartition topic's partitions.
-        if let Some(i) = stages[r.after + 1..]
-            .iter()
-            .position(|s| matches!(s, Stage::Join(_)))
-        {
-            err(
-                &format!("stages[{}].join", r.after + 1 + i),
-                format!(
-                    "a join after the key_by at stages[{}] would run on the repartition topic's partitions, which weir does not do yet (expected the join before that key_by)",
-                    r.after
-                ),
-            );
-        }
-        // Results of a window before the repartition would cross it with no
-        // source offset of their own to deduplicate by.
-        if let Some(i) = stages[..r.after]
-            .iter()
-            .position(|s| matches!(s, Stage::Window(_)))
-        {
-            err(
-                &format!("stages[{i}]"),
-                format!(
-                    "a window before the key_by at stages[{}] would send its results through the repartition topic, which weir does not do yet (expected windows only after that key_by, or a second pipeline reading this one's sink)",
-                    r.after
-                ),
-            );
-        }
-    }
+    let repartition = repartition::find(&stages, &group_id, src.format, &mut err);
     // Stream-stream joins are checked above but not built yet (issue 12 is
     // built in steps), so a pipeline with one stops here, after every other
     // error of the file has been reported.
@@ -365,7 +313,6 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
     if !errs.is_empty() {
         return Err(SpecErrors(errs));
     }
-    let repartition = repartition.ok().flatten();
     let name = spec.name.clone();
     let raw_passthrough =
         stages.is_empty() && sinks.iter().all(|s| s.when.is_none() && s.key.is_none());
@@ -427,40 +374,6 @@ impl std::fmt::Debug for Plan {
     }
 }
 
-/// The repartition of a stage list: the last `key_by` before the first
-/// window that follows a `key_by`. `Err(i)` when stage `i` is another
-/// `key_by` followed by a window after that (a second repartition).
-fn find_repartition(
-    stages: &[Stage],
-    group_id: &str,
-    format: crate::spec::Format,
-) -> Result<Option<Repartition>, usize> {
-    let mut last_key_by = None;
-    let mut found: Option<usize> = None;
-    for (i, s) in stages.iter().enumerate() {
-        match s {
-            Stage::KeyBy(_) => last_key_by = Some(i),
-            Stage::Window(_) => {
-                if let Some(k) = last_key_by.take() {
-                    if found.is_some() {
-                        return Err(k);
-                    }
-                    found = Some(k);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(found.map(|after| Repartition {
-        after,
-        topic: format!("{group_id}.{after}.repartition"),
-        forward_payload: format == crate::spec::Format::Json
-            && !stages[..=after]
-                .iter()
-                .any(|s| matches!(s, Stage::Transform(_))),
-    }))
-}
-
 fn count_set(st: &StageSpec) -> usize {
     [
         st.filter.is_some(),
@@ -512,8 +425,10 @@ pub fn load_all(paths: &[PathBuf], env: &CelEnv) -> Result<Vec<Plan>, SpecErrors
     }
 }
 
+mod repartition;
 mod stages;
 mod tables;
+pub use repartition::Repartition;
 pub use tables::TableDef;
 pub mod topology;
 

@@ -82,14 +82,14 @@ impl PartitionProcessor {
             plan.max_out_of_orderness,
         )
         // Results straight to JSON bytes: no map built, sinks copy them.
-        .results_as_bytes()
-        .with_tables(plan.tables.iter().map(|t| (t.name.as_str(), t.history)));
+        .results_as_bytes();
         let repartitioned = plan.repartition_topic() == Some(topic);
         let chain = match &plan.repartition {
             None => chain,
             Some(r) if repartitioned => chain.segment(r.after + 1, None),
             Some(r) => chain.segment(0, Some(r.after + 1)),
-        };
+        }
+        .with_tables(plan.tables.iter().map(|t| (t.name.as_str(), t.history)));
         let joins = super::joins::JoinHold::new(plan, &chain);
         PartitionProcessor {
             joins,

@@ -125,6 +125,13 @@ pub fn run(plan: &Plan, case: &Case) -> Run {
             sources.push(s);
         }
     }
+    // A case of table records only still reads them through a partition
+    // (their own errors are reported through the first one).
+    if sources.is_empty() {
+        if let Some(first) = plan.topics.first() {
+            sources.push(format!("{first}/0"));
+        }
+    }
     let mut h = Harness {
         plan,
         // Every source partition from the start, in the order its topic
@@ -194,8 +201,12 @@ impl Harness<'_> {
         if self.run.stopped.is_some() {
             return;
         }
-        // The repartition records, then this partition's watermark marker,
-        // read back as the runtime reads them.
+        self.send_across(&source, wm, crossing);
+    }
+
+    /// The repartition records of source partition `source`, then its
+    /// watermark marker (`wm`), read back as the runtime reads them.
+    fn send_across(&mut self, source: &str, wm: i64, crossing: Vec<OutMsg>) {
         for msg in crossing {
             self.cross(&msg);
             if self.run.stopped.is_some() {
@@ -203,7 +214,7 @@ impl Harness<'_> {
             }
         }
         if wm > i64::MIN && self.downstream.is_some() {
-            self.cross(&repartition::marker(&source, wm, 0, false));
+            self.cross(&repartition::marker(source, wm, 0, false));
         }
     }
 

@@ -45,3 +45,13 @@ pub fn decode(plan: &weir::plan::Plan, payload: &str, offset: i64) -> weir::reco
         )
         .expect("generated records decode")
 }
+
+/// The base seed of a property test: the environment variable `var` when
+/// set to a number, else `default`.
+#[allow(dead_code)]
+pub fn base_seed(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

@@ -10,10 +10,19 @@ use crate::record::Record;
 
 impl Chain {
     /// Gives the chain a store of versions for each table of `tables`
-    /// (name, `history` in ms) that its join stages read.
+    /// (name, `history` in ms) that a join stage of its segment reads (call
+    /// it after [`Chain::segment`]); the others' records are ignored.
     pub fn with_tables<'a>(mut self, tables: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
+        let end = self.until.unwrap_or(self.stages.len());
+        let stages = &self.stages[self.from..end];
+        let joined = |name: &str| {
+            stages
+                .iter()
+                .any(|s| matches!(s, Stage::Join(j) if j.table == name))
+        };
         self.tables = tables
             .into_iter()
+            .filter(|(n, _)| joined(n))
             .map(|(n, h)| (n.to_owned(), VersionedTable::new(), h))
             .collect();
         self

@@ -7,7 +7,6 @@ use super::{observer, Harness, Seen};
 use crate::operator::chain::StepResult;
 use crate::runtime::output::{Dest, OutMsg, StepCounts};
 use crate::runtime::processor::{SourceMessage, TableStep};
-use crate::runtime::repartition;
 use crate::testing::InputRecord;
 
 /// [`observer`] keeping what each step showed apart, in step order (the
@@ -36,21 +35,14 @@ impl Harness<'_> {
             payload: rec.payload.as_deref(),
             timestamp: rec.timestamp,
         };
-        for i in 0..self.parts.len() + usize::from(self.downstream.is_some()) {
+        // Joins run where the source is read (the plan refuses one after a
+        // repartition), so only the source partitions hold tables.
+        for i in 0..self.parts.len() {
             let (mut out, mut seen) = (Vec::new(), Vec::new());
-            let step = match self.parts.get_index_mut(i) {
-                Some((_, part)) => {
-                    part.proc
-                        .table(plan, table, 0, m, &mut out, &mut per_step(&mut seen))
-                }
-                None => match self.downstream.as_mut() {
-                    Some(ds) => {
-                        ds.proc
-                            .table(plan, table, 0, m, &mut out, &mut per_step(&mut seen))
-                    }
-                    None => continue,
-                },
-            };
+            let step =
+                self.parts[i]
+                    .proc
+                    .table(plan, table, 0, m, &mut out, &mut per_step(&mut seen));
             if let Some(own) = &step.own {
                 if i == 0 {
                     self.notes(
@@ -68,9 +60,9 @@ impl Harness<'_> {
         }
     }
 
-    /// Produces what records released from a hold (T4) caused, on source
-    /// partition `i` (the repartition's partition when past them): their
-    /// outputs, their notes, and what crosses the repartition topic.
+    /// Produces what records released from a hold (T4) caused on source
+    /// partition `i`: their outputs, their notes, and what crosses the
+    /// repartition topic.
     fn released(&mut self, i: usize, step: TableStep, out: Vec<OutMsg>, seen: Vec<Vec<Seen>>) {
         let (crossing, out): (Vec<OutMsg>, Vec<OutMsg>) = out
             .into_iter()
@@ -86,40 +78,20 @@ impl Harness<'_> {
             }
         }
         self.produce(&StepCounts::default(), out);
-        if i < self.parts.len() && self.downstream.is_some() {
-            let (source, wm) = {
-                let p = &self.parts[i].proc;
-                (p.source.clone(), p.chain.watermark())
-            };
-            for msg in crossing {
-                self.cross(&msg);
-                if self.run.stopped.is_some() {
-                    return;
-                }
-            }
-            if wm > i64::MIN {
-                self.cross(&repartition::marker(&source, wm, 0, false));
-            }
-        }
+        let p = &self.parts[i].proc;
+        let (source, wm) = (p.source.clone(), p.chain.watermark());
+        self.send_across(&source, wm, crossing);
     }
 
     /// End of input: the tables are idle at their end, so every held
     /// record goes on (T4).
     pub(super) fn tables_idle(&mut self) {
-        for i in 0..self.parts.len() + usize::from(self.downstream.is_some()) {
+        for i in 0..self.parts.len() {
             let (mut out, mut seen) = (Vec::new(), Vec::new());
-            let step = match self.parts.get_index_mut(i) {
-                Some((_, part)) => {
-                    part.proc
-                        .tables_idle(self.plan, &mut out, &mut per_step(&mut seen))
-                }
-                None => match self.downstream.as_mut() {
-                    Some(ds) => ds
-                        .proc
-                        .tables_idle(self.plan, &mut out, &mut per_step(&mut seen)),
-                    None => continue,
-                },
-            };
+            let step =
+                self.parts[i]
+                    .proc
+                    .tables_idle(self.plan, &mut out, &mut per_step(&mut seen));
             self.released(i, step, out, seen);
             if self.run.stopped.is_some() {
                 return;
