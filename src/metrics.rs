@@ -53,6 +53,14 @@ pub struct Metrics {
     /// `weir_changelog_restore_seconds{pipeline}`: duration of the last
     /// restore from the changelog at assignment.
     pub restore_seconds: prometheus::GaugeVec,
+    /// `weir_table_restore_seconds{pipeline,table}`: how long reading the
+    /// table to its end at the start took (DESIGN.md §7 T1).
+    pub table_restore_seconds: prometheus::GaugeVec,
+    /// `weir_table_entries{pipeline,table}`: keys held in the table.
+    pub table_entries: IntGaugeVec,
+    /// `weir_join_held_records{pipeline}`: stream records waiting for a
+    /// table's watermark (DESIGN.md §7 T4).
+    pub join_held_records: IntGaugeVec,
     /// `weir_changelog_records_total{pipeline}`: changelog records written.
     pub changelog_records: IntCounterVec,
     /// `weir_config_reloads_total{result}`: SIGHUP reloads, `result` is
@@ -188,6 +196,24 @@ impl Metrics {
                 "Duration of the last state restore from the changelog, seconds",
                 p,
             ),
+            table_restore_seconds: fgauge(
+                &r,
+                "weir_table_restore_seconds",
+                "Duration of the last read of the table to its end, seconds",
+                &["pipeline", "table"],
+            ),
+            table_entries: gauge(
+                &r,
+                "weir_table_entries",
+                "Keys held in the table",
+                &["pipeline", "table"],
+            ),
+            join_held_records: gauge(
+                &r,
+                "weir_join_held_records",
+                "Stream records waiting for a table's watermark",
+                p,
+            ),
             changelog_records: counter(
                 &r,
                 "weir_changelog_records_total",
@@ -227,6 +253,13 @@ impl Metrics {
         self.state_bytes.with_label_values(&[n]);
         self.restore_seconds.with_label_values(&[n]);
         self.changelog_records.with_label_values(&[n]);
+        if !plan.tables.is_empty() {
+            self.join_held_records.with_label_values(&[n]);
+        }
+        for t in &plan.tables {
+            self.table_restore_seconds.with_label_values(&[n, &t.name]);
+            self.table_entries.with_label_values(&[n, &t.name]);
+        }
         self.commits.with_label_values(&[n]);
         self.end_to_end_latency.with_label_values(&[n]);
         for kind in ["assign", "revoke"] {

@@ -1,7 +1,11 @@
 //! `weir dev` end to end on its embedded broker: the README's example runs
 //! to the end of its input and exits by itself; `--follow` runs on until
 //! SIGTERM; and what a user sees when a window result fails at the
-//! end-of-input flush under `errors.policy: fail`.
+//! end-of-input flush under `errors.policy: fail`; and the joins of
+//! `pipelines/flight-weather.yaml` with its tables read from their topics.
+
+#[path = "common/flight_weather.rs"]
+mod flight_weather;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -207,4 +211,78 @@ fn policy_fail_stops_on_a_result_that_fails_when_windows_are_flushed() {
         "{stderr}"
     );
     assert!(out.is_empty(), "no result reaches the sink");
+}
+
+/// `pipelines/flight-weather.yaml` as its header shows: the weather and
+/// planes tables are read from their topics (`--input` for table topics)
+/// before any flight is joined (T1), flights wait for the weather (T4),
+/// and every hourly window equals the batch reference computed in the test.
+#[test]
+fn flight_weather_joins_the_tables_given_as_input() {
+    let dev = Dev::start(&[
+        "dev",
+        "pipelines/flight-weather.yaml",
+        "--input",
+        "flights=pipelines/data/flights-2013-01-01-02.jsonl",
+        "--input",
+        "weather=pipelines/data/weather-2013-01-01-02.jsonl",
+        "--input",
+        "planes=pipelines/data/planes.jsonl",
+    ]);
+    let (status, out, err) = dev.wait(Instant::now() + DEADLINE);
+    assert!(status.success(), "{status}: {err}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/data");
+    let r = flight_weather::reference(
+        &dir.join("flights-2013-01-01-02.jsonl"),
+        &dir.join("weather-2013-01-01-02.jsonl"),
+        &dir.join("planes.jsonl"),
+    );
+    assert_eq!(
+        (
+            r.flights,
+            r.filtered,
+            r.weather_unmatched,
+            r.planes_unmatched
+        ),
+        (1785, 12, 0, 289)
+    );
+    let records: Vec<(String, serde_json::Value)> = out
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .map(|v| {
+            assert_eq!(v["topic"], flight_weather::SINK, "{v}");
+            (
+                v["key"].as_str().expect("key").to_owned(),
+                v["value"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flight_weather::compare(&records, &r.windows, false),
+        Ok((109, 0))
+    );
+    assert_eq!(
+        err,
+        "weir dev: records in 1785, out 1773, filtered 12, late 0, errors 0; produced 109 to sinks, 0 to the DLQ; printed 109\n"
+    );
+}
+
+/// An input larger than the embedded broker keeps per partition (the mock
+/// cluster drops the oldest records beyond 5 MiB) is refused with exit 2,
+/// naming the partitions that would hold it, instead of losing records.
+#[test]
+fn an_input_the_embedded_broker_cannot_hold_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("big.jsonl");
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(1_000));
+    std::fs::write(&file, line.repeat(4_000)).expect("write input");
+    let input = format!("flights={}", file.display());
+    let dev = Dev::start(&["dev", "pipelines/flight-delays.yaml", "--input", &input]);
+    let (status, out, err) = dev.wait(Instant::now() + DEADLINE);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(
+        err,
+        format!("weir dev: --input {input}: 3.9 MiB over 1 partition(s) is more than the embedded broker keeps per partition (3 MiB of input; librdkafka's mock cluster drops the oldest records beyond 5 MiB); expected --partitions 2 or more, or `weir run` against a Kafka cluster\n")
+    );
 }

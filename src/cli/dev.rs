@@ -49,9 +49,6 @@ pub fn run(args: &DevArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    if let Err(code) = super::refuse_table_joins(&plans, "weir dev") {
-        return code;
-    }
     let mut inputs = Vec::new();
     for spec in &args.inputs {
         match spec.split_once('=') {
@@ -77,6 +74,10 @@ pub fn run(args: &DevArgs) -> i32 {
     };
     match rt.block_on(dev(args, plans, inputs)) {
         Ok(()) => 0,
+        Err(e) if e.is::<UserError>() => {
+            eprintln!("weir dev: {e}");
+            super::EXIT_USER_ERROR
+        }
         Err(e) => {
             eprintln!("weir dev: {e:#}");
             1
@@ -84,12 +85,47 @@ pub fn run(args: &DevArgs) -> i32 {
     }
 }
 
+/// Bytes of input a partition of the embedded broker takes: librdkafka's
+/// mock cluster keeps at most 5 MiB (or 100,000 records) per partition and
+/// drops the oldest beyond that, and a record crossing a repartition topic
+/// grows by its envelope, so the input stays well below.
+const PARTITION_INPUT_BYTES: u64 = 3 << 20;
+
+/// Refuses input files the embedded broker would not keep whole with
+/// `partitions` partitions per topic (records would be dropped unseen).
+fn check_input_sizes(inputs: &[(String, PathBuf)], partitions: i32) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    for (topic, file) in inputs {
+        let bytes = std::fs::metadata(file)
+            .with_context(|| format!("--input {topic}={}", file.display()))?
+            .len();
+        let per = bytes / partitions.max(1) as u64;
+        if per > PARTITION_INPUT_BYTES {
+            let need = bytes.div_ceil(PARTITION_INPUT_BYTES);
+            return Err(UserError(format!(
+                "--input {topic}={}: {:.1} MiB over {partitions} partition(s) is more than the embedded broker keeps per partition ({} MiB of input; librdkafka's mock cluster drops the oldest records beyond 5 MiB); expected --partitions {need} or more, or `weir run` against a Kafka cluster",
+                file.display(),
+                bytes as f64 / f64::from(1 << 20),
+                PARTITION_INPUT_BYTES >> 20,
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A mistake in `weir dev`'s arguments (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UserError(String);
+
 async fn dev(
     args: &DevArgs,
     plans: Vec<Arc<crate::plan::Plan>>,
     inputs: Vec<(String, PathBuf)>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    check_input_sizes(&inputs, args.partitions)?;
     let broker = Embedded::start()?;
     let bootstrap = broker.bootstrap_servers();
     let mut sources = BTreeSet::new();
@@ -112,17 +148,22 @@ async fn dev(
     let mut base = ClientConfig::new();
     base.set("bootstrap.servers", &bootstrap);
 
-    // Produce the input and note where it ends.
+    // Produce the input, round robin over the partitions, and note where
+    // it ends.
     let producer: BaseProducer = base.clone().set("linger.ms", "5").create()?;
     for (topic, file) in &inputs {
         let f = std::fs::File::open(file)
             .with_context(|| format!("--input {topic}={}", file.display()))?;
+        let mut n = 0;
         for line in std::io::BufReader::new(f).lines() {
             let line = line?;
             if line.trim().is_empty() {
                 continue;
             }
-            let mut rec = BaseRecord::<(), str>::to(topic).payload(line.as_str());
+            let mut rec = BaseRecord::<(), str>::to(topic)
+                .payload(line.as_str())
+                .partition(n % args.partitions);
+            n += 1;
             loop {
                 match producer.send(rec) {
                     Ok(()) => break,

@@ -80,25 +80,6 @@ pub fn load_plans(paths: &[PathBuf]) -> Result<Vec<Arc<Plan>>, i32> {
     }
 }
 
-/// `Err(2)` (printed, naming each file) when a plan joins a table, which
-/// `command` (`weir run`, `weir dev`) cannot run yet.
-pub fn refuse_table_joins(plans: &[Arc<Plan>], command: &str) -> Result<(), i32> {
-    let mut refused = false;
-    for p in plans.iter().filter(|p| p.has_table_joins()) {
-        eprintln!(
-            "{}: pipeline `{}` joins a table, which `{command}` cannot run yet: tables are not read from Kafka in this version (`weir lint`, `weir plan` and `weir test` handle them; expected a pipeline without `join:`)",
-            p.file.display(),
-            p.name
-        );
-        refused = true;
-    }
-    if refused {
-        Err(EXIT_USER_ERROR)
-    } else {
-        Ok(())
-    }
-}
-
 /// The pipeline files of a command with a daemon config: `pipelines` when
 /// given, else the config's `pipelines:` (relative to the config file).
 /// `Err(2)` (printed, located) when both are empty.

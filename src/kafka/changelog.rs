@@ -5,6 +5,7 @@
 //! each record is handed on borrowed from the consumer, and what to keep of
 //! it is the state layer's decision ([`crate::state::restore::Restorer`]).
 
+use crate::kafka::client::EndReader;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -144,8 +145,8 @@ pub fn read_topic_to_end(
 /// no leader yet: a topic created a moment ago (weir creates its
 /// checkpoint topic just before reading it) answers `NotLeaderForPartition`
 /// or `LeaderNotAvailable` for a while, which must not stop the pipeline.
-fn watermarks(
-    consumer: &BaseConsumer,
+pub(crate) fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
     deadline: Instant,
@@ -170,7 +171,7 @@ fn watermarks(
 /// The partitions of `targets` (partition → offset of the last record at
 /// the start) whose position has passed that offset.
 fn reached_end(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<EndReader>,
     topic: &str,
     targets: &HashMap<i32, i64>,
 ) -> rdkafka::error::KafkaResult<Vec<i32>> {
@@ -211,20 +212,8 @@ fn read_topic(
     // larger ones (64 MB, 16 MB) were tried and made a loaded broker answer
     // so late that a 3 s quiet fallback (since removed, see [`QUIET`]) took
     // a partial changelog for its end.
-    let mut cfg = base.clone();
-    cfg.set("group.id", "weir.state-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("fetch.queue.backoff.ms", "10")
-        .set(
-            "isolation.level",
-            if read_committed {
-                "read_committed"
-            } else {
-                "read_uncommitted"
-            },
-        );
-    let consumer: BaseConsumer = cfg.create().map_err(err)?;
+    let cfg = crate::kafka::client::end_reader(base, "weir.state-reader", read_committed);
+    let consumer: BaseConsumer<EndReader> = cfg.create_with_context(EndReader).map_err(err)?;
     let md = consumer.fetch_metadata(Some(topic), timeout).map_err(err)?;
     let Some(count) = md
         .topics()

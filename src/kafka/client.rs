@@ -175,3 +175,42 @@ pub fn flush<C: rdkafka::producer::ProducerContext>(
         }
     }
 }
+
+/// Settings of a consumer that reads whole partitions to their end outside
+/// any group (changelogs, tables): `group.id` only names it (nothing is
+/// committed), the end of each partition is reported, and with
+/// `read_committed` only committed transactions are read.
+pub fn end_reader(base: &ClientConfig, group_id: &str, read_committed: bool) -> ClientConfig {
+    let mut cfg = base.clone();
+    cfg.set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
+    cfg
+}
+
+/// The context of the consumers that read partitions to their end
+/// (changelogs, tables) with `enable.partition.eof`: librdkafka also
+/// reports each end of partition as a client error, which is how these
+/// readers work, not an error to log; every other error is logged as
+/// rust-rdkafka's default context does.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndReader;
+
+impl rdkafka::ClientContext for EndReader {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EndReader {}

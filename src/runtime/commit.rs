@@ -130,7 +130,7 @@ impl Shared {
         let mut tpl = TopicPartitionList::new();
         for (k, t) in lock(&self.partitions).iter() {
             if t.next_offset >= 0 {
-                let _ = tpl.add_partition_offset(k.0, k.1, Offset::Offset(t.next_offset));
+                let _ = tpl.add_partition_offset(k.0, k.1, Offset::Offset(t.commit_offset()));
             }
         }
         let result = (|| {
@@ -216,7 +216,7 @@ impl Shared {
                 continue;
             }
             let at = Position {
-                offset: t.next_offset,
+                offset: t.commit_offset(),
                 watermark: wm,
                 upstream: &t.proc.upstream,
                 changed: t.proc.chain.has_changes(),

@@ -13,37 +13,57 @@ use super::shared::{lock, PartitionTask, Shared};
 /// of every source partition (sent once, when the sources are done; the
 /// repartition topic's end offset would not do: with transactions it holds
 /// control records no consumer position reaches).
-pub(super) fn finished(shared: &Shared, opts: &RunOptions, ends_sent: &mut bool) -> bool {
+///
+/// The tables were read to their end at the start, so once the sources are
+/// done every record still held for a table (T4) is released first.
+///
+/// # Errors
+/// [`RuntimeError::RecordFailed`] when a released record fails under
+/// `errors.policy: fail`.
+pub(super) fn finished(
+    shared: &Shared,
+    opts: &RunOptions,
+    ends_sent: &mut bool,
+) -> Result<bool, RuntimeError> {
     let Some(ends) = &opts.finish_at else {
-        return false;
+        return Ok(false);
     };
     let sources_done = {
         let parts = lock(&shared.partitions);
-        ends.iter().all(|((t, p), end)| {
-            *end == 0
-                || parts
-                    .get(t, *p)
-                    .is_some_and(|task| task.next_offset >= *end)
-        })
+        ends.iter()
+            .filter(|((t, _), _)| shared.plan.is_source_topic(t))
+            .all(|((t, p), end)| {
+                *end == 0
+                    || parts
+                        .get(t, *p)
+                        .is_some_and(|task| task.next_offset >= *end)
+            })
     };
-    if !sources_done || shared.plan.repartition.is_none() {
-        return sources_done;
+    if !sources_done {
+        return Ok(false);
+    }
+    if shared.plan.repartition.is_none() {
+        let mut out = Vec::new();
+        super::table_events::release_held(shared, &mut out)?;
+        send_all(shared, &mut out);
+        return Ok(true);
     }
     if !*ends_sent {
         *ends_sent = true;
         let mut out = Vec::new();
+        super::table_events::release_held(shared, &mut out)?;
         send_markers(shared, &mut out, true);
         send_all(shared, &mut out);
     }
     let parts = lock(&shared.partitions);
     let downstream: Vec<&PartitionTask> = parts.values().filter(|t| t.proc.repartitioned).collect();
-    downstream.len() == shared.repartition_partitions as usize
+    Ok(downstream.len() == shared.repartition_partitions as usize
         && downstream.iter().all(|t| {
             shared
                 .upstream_sources
                 .iter()
                 .all(|s| t.proc.ended.contains(s))
-        })
+        }))
 }
 
 /// End of input (`weir dev`): close every window and route the results.

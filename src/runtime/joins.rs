@@ -6,15 +6,16 @@
 //! DLQ when they fail once released. The join itself is the chain's
 //! `join` stage ([`crate::operator::join::TableJoin`]).
 //!
-//! A table is one partition here (`weir test` feeds each topic as one
-//! partition); the runtime gives a table's partitions when it reads tables
-//! from Kafka.
+//! A table is one partition in `weir test` (each topic is fed as one
+//! partition); `weir run` and `weir dev` read every partition of the table
+//! topics into a [`TableCache`] and give a chain created later (on
+//! assignment) the versions and watermarks read so far.
 
 use super::output::Original;
 use super::processor::SourceMessage;
 use crate::codec::RawMessage;
 use crate::operator::chain::{Outcome, RecordError, StageRef, StepResult};
-use crate::operator::join::{table_key, table_value, Hold, TableWatermark};
+use crate::operator::join::{table_key, table_value, Hold, TableWatermark, VersionedTable};
 use crate::operator::Chain;
 use crate::plan::{Plan, TableDef};
 use crate::record::{Origin, Record};
@@ -103,6 +104,41 @@ impl JoinHold {
         if let Some((_, wm)) = self.tables.iter_mut().find(|(n, _)| n == table) {
             wm.observe(partition, time);
         }
+        self.release_ready()
+    }
+
+    /// Partition `partition` of `table` became idle at its end (`true`) or
+    /// active again: the records the tables' watermark now releases.
+    pub fn table_idle(&mut self, table: &str, partition: i32, idle: bool) -> Vec<(Record, Held)> {
+        if let Some((_, wm)) = self.tables.iter_mut().find(|(n, _)| n == table) {
+            wm.set_idle(partition, idle);
+        }
+        self.release_ready()
+    }
+
+    /// Replaces `table`'s watermark with `wm` (a chain created while the
+    /// table was already read: [`TableCache::prime`]), before any record
+    /// is offered.
+    pub fn set_watermark(&mut self, table: &str, wm: &TableWatermark) {
+        if let Some((_, w)) = self.tables.iter_mut().find(|(n, _)| n == table) {
+            *w = wm.clone();
+        }
+        let released = self.release_ready();
+        debug_assert!(released.is_empty(), "set before any record is offered");
+    }
+
+    /// Number of stream records held.
+    pub fn held(&self) -> usize {
+        self.hold.len()
+    }
+
+    /// The smallest source offset held, if any: no offset of the partition
+    /// is committed past it (T4 "held records are not committed past").
+    pub fn held_from(&self) -> Option<i64> {
+        self.hold.min_offsets().into_values().min()
+    }
+
+    fn release_ready(&mut self) -> Vec<(Record, Held)> {
         let wm = self
             .tables
             .iter()
@@ -197,5 +233,80 @@ pub fn table_version(
             rec,
         ),
         Err(e) => fail(e.to_string(), rec),
+    }
+}
+
+/// Every table as read from Kafka so far (`weir run`, `weir dev`): each
+/// table's versions and watermark over its partitions, so that a chain
+/// created on assignment starts from the table as it stands, as if the
+/// table topic had been re-read up to the reader's position (T1). The
+/// cache keeps every version read (it is never expired: a partition
+/// assigned later may resume from older records); a chain expires its own
+/// copy behind its watermark.
+#[derive(Debug, Default)]
+pub struct TableCache {
+    tables: Vec<(String, VersionedTable, TableWatermark)>,
+}
+
+impl TableCache {
+    /// An empty cache of `plan`'s tables; `partitions` gives each table
+    /// topic's partition count (a topic missing from it counts as one).
+    pub fn new(plan: &Plan, partitions: &HashMap<String, i32>) -> Self {
+        TableCache {
+            tables: plan
+                .tables
+                .iter()
+                .map(|t| {
+                    let n = partitions.get(&t.topic).copied().unwrap_or(1).max(1);
+                    (
+                        t.name.clone(),
+                        VersionedTable::new(),
+                        TableWatermark::new(0..n, t.max_out_of_orderness),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Notes a version of `table` (see [`table_version`]) read on `partition`.
+    pub fn insert(
+        &mut self,
+        table: &str,
+        partition: i32,
+        key: &Value,
+        time: i64,
+        value: Option<Value>,
+    ) {
+        if let Some((_, v, w)) = self.tables.iter_mut().find(|(n, _, _)| n == table) {
+            v.insert(key, time, value);
+            w.observe(partition, time);
+        }
+    }
+
+    /// Partition `partition` of `table` became idle at its end, or active.
+    pub fn set_idle(&mut self, table: &str, partition: i32, idle: bool) {
+        if let Some((_, _, w)) = self.tables.iter_mut().find(|(n, _, _)| n == table) {
+            w.set_idle(partition, idle);
+        }
+    }
+
+    /// Keys with a live version in `table` (`weir_table_entries`).
+    pub fn entries(&self, table: &str) -> usize {
+        self.tables
+            .iter()
+            .find(|(n, _, _)| n == table)
+            .map_or(0, |(_, v, _)| v.len())
+    }
+
+    /// Gives `chain` (and its `hold`) every table as read so far.
+    pub fn prime(&self, chain: &mut Chain, hold: Option<&mut JoinHold>) {
+        for (name, versions, _) in &self.tables {
+            chain.set_table_versions(name, versions);
+        }
+        if let Some(h) = hold {
+            for (name, _, wm) in &self.tables {
+                h.set_watermark(name, wm);
+            }
+        }
     }
 }

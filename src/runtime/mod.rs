@@ -4,7 +4,7 @@
 mod commit;
 pub mod daemon;
 mod finish;
-mod joins;
+pub mod joins;
 pub mod output;
 pub mod partitions;
 pub mod pipeline;
@@ -15,5 +15,7 @@ mod route;
 mod shared;
 mod start;
 pub mod supervisor;
+mod table_events;
+pub mod tables;
 
 pub use pipeline::{run_pipeline, RunOptions, RuntimeError, Summary};

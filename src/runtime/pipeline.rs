@@ -15,6 +15,7 @@ use super::repartition::{self, Incoming};
 use super::route::{account, advance_idle, send_all, send_markers};
 use super::shared::{lock, Shared};
 use super::start::Start;
+use super::tables::TableReader;
 use crate::http::Health;
 use crate::kafka::sink::PipelineFailure;
 use crate::metrics::Metrics;
@@ -87,12 +88,13 @@ pub enum RuntimeError {
         /// What failed.
         failure: PipelineFailure,
     },
-    /// The pipeline joins a table, which `weir run` and `weir dev` do not
-    /// read yet (issue 12 is built in steps; `weir test` runs joins).
-    #[error("pipeline `{pipeline}`: cannot run a `join:` against a table yet: `weir run` and `weir dev` do not read tables in this version (`weir lint`, `weir plan` and `weir test` handle them; expected a pipeline without `join:`)")]
-    TablesUnsupported {
+    /// A table could not be read (DESIGN.md §7 T1).
+    #[error("pipeline `{pipeline}`: {source}")]
+    Tables {
         /// Pipeline name.
         pipeline: String,
+        /// What failed.
+        source: Box<super::tables::TableReadError>,
     },
     /// The operating system refused the pipeline's thread.
     #[error("pipeline `{pipeline}`: cannot start its thread: {source}")]
@@ -121,9 +123,9 @@ pub async fn run_pipeline(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Summary, RuntimeError> {
     let name = plan.name.clone();
-    let (shared, consumer) =
+    let (shared, consumer, mut tables) =
         match super::start::start(Arc::clone(&plan), &opts, &metrics, &health, &shutdown).await? {
-            Start::Running(shared, consumer) => (shared, consumer),
+            Start::Running(shared, consumer, tables) => (shared, consumer, tables),
             Start::Stopped(summary) => return Ok(summary),
         };
 
@@ -144,9 +146,14 @@ pub async fn run_pipeline(
             _ = ack_tick.tick() => {
                 shared.restore_pending(&consumer);
                 shared.poll_producer();
+                if let Err(e) = follow_tables(&shared, tables.as_mut(), false, &mut out) {
+                    break Err(e);
+                }
                 if idle_check.elapsed() >= Duration::from_millis(100) {
                     idle_check = Instant::now();
-                    if let Err(e) = advance_idle(&shared, &mut out) {
+                    if let Err(e) = advance_idle(&shared, &mut out)
+                        .and_then(|()| follow_tables(&shared, tables.as_mut(), true, &mut out))
+                    {
                         break Err(e);
                     }
                     send_markers(&shared, &mut out, false);
@@ -159,8 +166,11 @@ pub async fn run_pipeline(
                     break Err(RuntimeError::Delivery { pipeline: name.clone(), failure: m });
                 }
                 shared.commit_state(&consumer, None, CommitMode::Async);
-                if finished(&shared, &opts, &mut ends_sent) {
-                    break Ok(());
+                table_metrics(&shared);
+                match finished(&shared, &opts, &mut ends_sent) {
+                    Ok(true) => break Ok(()),
+                    Ok(false) => {}
+                    Err(e) => break Err(e),
                 }
             }
             msg = consumer.recv() => {
@@ -186,9 +196,12 @@ pub async fn run_pipeline(
                                 since_poll = 0;
                                 shared.poll_producer();
                             }
-                            if finished(&shared, &opts, &mut ends_sent) {
-                                stop = Some(Ok(()));
-                                break;
+                            match finished(&shared, &opts, &mut ends_sent) {
+                                Ok(false) => {}
+                                done => {
+                                    stop = Some(done.map(|_| ()));
+                                    break;
+                                }
                             }
                         }
                         Err(e) => tracing::warn!(pipeline = %name, error = %e, "consume error"),
@@ -201,6 +214,10 @@ pub async fn run_pipeline(
                 if let Some(r) = stop {
                     break r;
                 }
+                if let Err(e) = follow_tables(&shared, tables.as_mut(), false, &mut out) {
+                    break Err(e);
+                }
+                send_all(&shared, &mut out);
             }
         }
     };
@@ -226,6 +243,58 @@ pub async fn run_pipeline(
     drop(consumer);
     tracing::info!(pipeline = %name, "pipeline stopped");
     result.map(|()| shared.counters.totals())
+}
+
+/// Takes the table records the table consumers already hold (at most 4096
+/// per call, without waiting) into the tables and the partitions that join
+/// them, or with `idle`, marks idle the table partitions at their end for
+/// `idle_timeout` (T4); the stream records either releases go to `out`.
+fn follow_tables(
+    shared: &Shared,
+    tables: Option<&mut TableReader>,
+    idle: bool,
+    out: &mut Vec<(OutMsg, i64)>,
+) -> Result<(), RuntimeError> {
+    let Some(reader) = tables else {
+        return Ok(());
+    };
+    let mut result = Ok(());
+    let mut each = |ev| {
+        if result.is_ok() {
+            result = super::table_events::apply(shared, ev, out);
+        }
+    };
+    if idle {
+        reader.idle(&shared.plan, &mut each);
+    } else {
+        reader.poll(&shared.plan, 4096, &mut each);
+    }
+    result
+}
+
+/// `weir_table_entries` and `weir_join_held_records`, once per commit
+/// interval.
+fn table_metrics(shared: &Shared) {
+    let Some(cache) = &shared.tables else {
+        return;
+    };
+    let held: usize = lock(&shared.partitions)
+        .values()
+        .map(|t| t.proc.held())
+        .sum();
+    shared
+        .metrics
+        .join_held_records
+        .with_label_values(&[&shared.plan.name])
+        .set(held as i64);
+    let cache = lock(cache);
+    for t in &shared.plan.tables {
+        shared
+            .metrics
+            .table_entries
+            .with_label_values(&[&shared.plan.name, &t.name])
+            .set(cache.entries(&t.name) as i64);
+    }
 }
 
 /// Processes one message under the partitions lock; outputs go to `out`

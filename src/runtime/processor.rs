@@ -258,24 +258,88 @@ impl PartitionProcessor {
             payload: m.payload,
             timestamp: m.timestamp,
         };
-        let time = match super::joins::table_version(plan, table, m, origin) {
-            Ok((key, time, value)) => {
-                self.chain.table_version(&table.name, &key, time, value);
-                time
-            }
+        match super::joins::table_version(plan, table, m, origin) {
+            Ok((key, time, value)) => self.apply_version(
+                plan,
+                &table.name,
+                partition,
+                (&key, time, value),
+                out,
+                observe,
+            ),
             Err(step) => {
                 observe(&step);
-                return TableStep {
+                TableStep {
                     own: Some(collect(plan, *step, original, out)),
                     ..Default::default()
-                };
+                }
             }
-        };
+        }
+    }
+
+    /// A version `(key, time ms, value)` of table `table` read on its
+    /// `partition` (decoded once by [`super::joins::table_version`]; the
+    /// runtime gives it to every partition that joins the table): into
+    /// the chain's store, then the stream records it releases (T4), as
+    /// [`PartitionProcessor::table`].
+    pub fn apply_version(
+        &mut self,
+        plan: &Plan,
+        table: &str,
+        partition: i32,
+        (key, time, value): (&Value, i64, Option<Value>),
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> TableStep {
+        self.chain.table_version(table, key, time, value);
         let Some(j) = self.joins.as_mut() else {
             return TableStep::default();
         };
-        let released = j.table_time(&table.name, partition, time);
+        let released = j.table_time(table, partition, time);
         self.release(plan, released, out, observe)
+    }
+
+    /// Partition `partition` of `table` has been idle at its end for the
+    /// table's `idle_timeout` (`idle`), or has a record again: the stream
+    /// records the tables' watermark now releases (T4).
+    pub fn table_idle(
+        &mut self,
+        plan: &Plan,
+        table: &str,
+        partition: i32,
+        idle: bool,
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> TableStep {
+        let Some(j) = self.joins.as_mut() else {
+            return TableStep::default();
+        };
+        let released = j.table_idle(table, partition, idle);
+        self.release(plan, released, out, observe)
+    }
+
+    /// Gives this partition's chain every table as read so far (a
+    /// partition assigned while the tables are being read).
+    pub fn prime_tables(&mut self, cache: &super::joins::TableCache) {
+        cache.prime(&mut self.chain, self.joins.as_mut());
+    }
+
+    /// Number of stream records held for a table (T4).
+    pub fn held(&self) -> usize {
+        self.joins.as_ref().map_or(0, super::joins::JoinHold::held)
+    }
+
+    /// Whether this partition's stages join `table`.
+    pub fn reads_table(&self, table: &str) -> bool {
+        self.chain.reads_table(table)
+    }
+
+    /// The smallest offset of a stream record held for a table (T4): the
+    /// partition is committed no further.
+    pub fn held_from(&self) -> Option<i64> {
+        self.joins
+            .as_ref()
+            .and_then(super::joins::JoinHold::held_from)
     }
 
     /// End of input for the tables (idle at their end): every held record

@@ -153,7 +153,10 @@ impl Shared {
         let mut reads = Vec::new();
         for el in tpl.elements() {
             let (topic, partition) = (el.topic(), el.partition());
-            let proc = PartitionProcessor::new(&self.plan, topic, partition);
+            let mut proc = PartitionProcessor::new(&self.plan, topic, partition);
+            if let Some(cache) = &self.tables {
+                proc.prime_tables(&lock(cache));
+            }
             let source = proc.source.clone();
             assigned.insert(source.clone(), cps.get(&source).cloned());
             for s in proc.chain.window_stages() {
@@ -192,6 +195,7 @@ impl Shared {
                     proc,
                     last_checkpoint: cp,
                     marker_sent: i64::MIN,
+                    fail_at: None,
                 },
             ));
         }

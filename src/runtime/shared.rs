@@ -30,6 +30,25 @@ pub(super) struct PartitionTask {
     pub(super) last_record: (i64, i64),
     /// Upstream: the watermark last sent as a marker.
     pub(super) marker_sent: i64,
+    /// `errors.policy: fail` stopped on a record released by a table (T4):
+    /// its offset, past which nothing is committed.
+    pub(super) fail_at: Option<i64>,
+}
+
+impl PartitionTask {
+    /// The offset to commit and checkpoint: the next one to process, but
+    /// no further than the oldest record held for a table (T4: held
+    /// records are read again after a restart) or one that failed.
+    pub(super) fn commit_offset(&self) -> i64 {
+        let mut o = self.next_offset;
+        if let Some(h) = self.proc.held_from() {
+            o = o.min(h);
+        }
+        if let Some(f) = self.fail_at {
+            o = o.min(f);
+        }
+        o
+    }
 }
 
 /// State shared between the processing task and the consumer callbacks.
@@ -71,6 +90,9 @@ pub struct Shared {
     /// `<group id>.<instance>`, the producer's `transactional.id` under
     /// `exactly_once` (for messages).
     pub(super) transactional_id: String,
+    /// Every table as read so far, when the pipeline joins tables: a
+    /// partition assigned later starts from it.
+    pub(super) tables: Option<Mutex<super::joins::TableCache>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -2,10 +2,12 @@
 //! the internal topics, the producers (transactional under exactly-once)
 //! and the consumer, and subscribe.
 
+use super::joins::TableCache;
 use super::partitions::Partitions;
 use super::pipeline::{RunOptions, RuntimeError, Summary};
 use super::rebalance::WeirContext;
 use super::shared::Shared;
+use super::tables::TableReader;
 use crate::http::Health;
 use crate::kafka::admin::{ensure_topics, TopicSpec};
 use crate::kafka::client;
@@ -14,14 +16,20 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{BaseProducer, Producer};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// What [`start`] gives.
 pub(super) enum Start {
-    /// Subscribed: the shared state and the consumer.
-    Running(Arc<Shared>, StreamConsumer<WeirContext>),
+    /// Subscribed: the shared state, the consumer and, when the pipeline
+    /// has tables, their reader (every table read to its end: T1).
+    Running(
+        Arc<Shared>,
+        StreamConsumer<WeirContext>,
+        Option<TableReader>,
+    ),
     /// Shut down before the cluster answered.
     Stopped(Summary),
 }
@@ -40,9 +48,6 @@ pub(super) async fn start(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Start, RuntimeError> {
     let name = plan.name.clone();
-    if plan.has_table_joins() {
-        return Err(RuntimeError::TablesUnsupported { pipeline: name });
-    }
     let kerr = |op: &'static str| {
         let name = name.clone();
         move |source| RuntimeError::Kafka {
@@ -55,29 +60,58 @@ pub(super) async fn start(
     health.set(&plan.name, false);
 
     let base = client::base(&opts.kafka);
-    let sources: Vec<(String, i32)> = {
+    let (sources, table_partitions): (Vec<(String, i32)>, HashMap<String, i32>) = {
         let cfg = base.clone();
         let plan = Arc::clone(&plan);
         let (pipeline, stop) = (name.clone(), shutdown.clone());
         // Waits for the cluster as long as it takes (not ready meanwhile),
         // logging why it cannot be reached (wrong credentials, untrusted
         // certificate): the daemon keeps retrying instead of exiting.
-        let all = tokio::task::spawn_blocking(move || {
-            crate::kafka::admin::wait_topic_partitions(&cfg, &pipeline, || *stop.borrow())
-        })
-        .await
-        .expect("metadata task does not panic")
-        .map_err(|source| RuntimeError::Admin {
-            pipeline: name.clone(),
-            source,
-        })?;
-        let Some(all) = all else {
-            // Shut down before the cluster answered.
-            return Ok(Start::Stopped(counters.totals()));
+        // A table topic is waited for too (logged once): T1 needs it read.
+        let mut warned = false;
+        let all = loop {
+            let (cfg, pipeline, quit) = (cfg.clone(), pipeline.clone(), stop.clone());
+            let all = tokio::task::spawn_blocking(move || {
+                crate::kafka::admin::wait_topic_partitions(&cfg, &pipeline, || *quit.borrow())
+            })
+            .await
+            .expect("metadata task does not panic")
+            .map_err(|source| RuntimeError::Admin {
+                pipeline: name.clone(),
+                source,
+            })?;
+            let Some(all) = all else {
+                // Shut down before the cluster answered.
+                return Ok(Start::Stopped(counters.totals()));
+            };
+            let missing: Vec<&str> = plan
+                .tables
+                .iter()
+                .filter(|t| !all.contains_key(&t.topic))
+                .map(|t| t.topic.as_str())
+                .collect();
+            if missing.is_empty() {
+                break all;
+            }
+            if !std::mem::replace(&mut warned, true) {
+                tracing::warn!(pipeline = %name, topics = ?missing, "table topics do not exist yet; waiting for them (the tables are read before any record is joined)");
+            }
+            let mut stop = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return Ok(Start::Stopped(counters.totals())),
+            }
         };
-        all.into_iter()
+        let tables = all
+            .iter()
+            .filter(|(t, _)| plan.tables.iter().any(|d| d.topic == **t))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect();
+        let sources = all
+            .into_iter()
             .filter(|(t, _)| plan.is_source_topic(t))
-            .collect()
+            .collect();
+        (sources, tables)
     };
     let input_partitions = sources.iter().map(|(_, n)| *n).max().unwrap_or(1);
     let mut upstream_sources: Vec<String> = sources
@@ -150,7 +184,10 @@ pub(super) async fn start(
         repartition_partitions: input_partitions,
         eos,
         transactional_id,
+        tables: (!plan.tables.is_empty())
+            .then(|| Mutex::new(TableCache::new(&plan, &table_partitions))),
     });
+    let tables = load_tables(&shared, &base, &table_partitions).await?;
     let mut cfg = client::consumer(&opts.kafka, &plan.group_id, plan.start_from, &plan.consumer);
     cfg.set("statistics.interval.ms", "5000");
     if cfg.get("client.id").is_none_or(|c| c == "rdkafka") {
@@ -176,7 +213,65 @@ pub(super) async fn start(
     topics.extend(plan.repartition_topic());
     consumer.subscribe(&topics).map_err(kerr("subscribe"))?;
     tracing::info!(pipeline = %name, group = %plan.group_id, "pipeline started");
-    Ok(Start::Running(shared, consumer))
+    Ok(Start::Running(shared, consumer, tables))
+}
+
+/// Reads every table of the pipeline to its end (T1) into the shared
+/// cache, off the pipeline's task; its own record errors are queued to the
+/// DLQ. `None` when the pipeline has no table.
+///
+/// # Errors
+/// [`RuntimeError::Tables`] when a table topic is missing or cannot be
+/// read to its end; [`RuntimeError::RecordFailed`] for a bad table record
+/// under `errors.policy: fail`.
+async fn load_tables(
+    shared: &Arc<Shared>,
+    base: &rdkafka::ClientConfig,
+    partitions: &HashMap<String, i32>,
+) -> Result<Option<TableReader>, RuntimeError> {
+    let plan = Arc::clone(&shared.plan);
+    if plan.tables.is_empty() {
+        return Ok(None);
+    }
+    let terr = |source| RuntimeError::Tables {
+        pipeline: plan.name.clone(),
+        source: Box::new(source),
+    };
+    let mut reader = TableReader::open(base, &plan, partitions, shared.eos).map_err(terr)?;
+    let sh = Arc::clone(shared);
+    let (reader, out, loaded) = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut failed = Ok(());
+        let loaded = reader.load(&sh.plan, Duration::from_secs(300), &mut |ev| {
+            if failed.is_ok() {
+                failed = super::table_events::apply(&sh, ev, &mut out);
+            }
+        });
+        (reader, out, loaded.map(|()| failed))
+    })
+    .await
+    .expect("table load task does not panic");
+    let mut out = out;
+    super::route::send_all(shared, &mut out);
+    loaded.map_err(terr)??;
+    if let Some(cache) = &shared.tables {
+        let cache = super::shared::lock(cache);
+        for (t, secs) in plan.tables.iter().zip(&reader.load_seconds) {
+            let labels = [plan.name.as_str(), t.name.as_str()];
+            shared
+                .metrics
+                .table_restore_seconds
+                .with_label_values(&labels)
+                .set(*secs);
+            shared
+                .metrics
+                .table_entries
+                .with_label_values(&labels)
+                .set(cache.entries(&t.name) as i64);
+            tracing::info!(pipeline = %plan.name, table = %t.name, topic = %t.topic, entries = cache.entries(&t.name), seconds = secs, "table read to its end");
+        }
+    }
+    Ok(Some(reader))
 }
 
 /// Every topic the pipeline writes: sinks and DLQ (1 partition and the

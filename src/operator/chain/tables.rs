@@ -42,6 +42,20 @@ impl Chain {
         }
     }
 
+    /// Whether a join stage of this chain reads `table`.
+    pub fn reads_table(&self, table: &str) -> bool {
+        self.tables.iter().any(|(n, _, _)| n == table)
+    }
+
+    /// Replaces the versions of `table` with a copy of `versions` (a chain
+    /// created after the table was read); ignored for a table no join
+    /// stage of the chain reads.
+    pub fn set_table_versions(&mut self, table: &str, versions: &VersionedTable) {
+        if let Some((_, t, _)) = self.tables.iter_mut().find(|(n, _, _)| n == table) {
+            *t = versions.clone();
+        }
+    }
+
     /// Drops the table versions no record at or after `base` ms (the
     /// stream's watermark, or an older record still held) can need: each
     /// table keeps `history` ms behind `base` (T2).
