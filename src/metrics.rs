@@ -58,6 +58,10 @@ pub struct Metrics {
     pub table_restore_seconds: prometheus::GaugeVec,
     /// `weir_table_entries{pipeline,table}`: keys held in the table.
     pub table_entries: IntGaugeVec,
+    /// `weir_join_records_total{pipeline,stage,result}`: records a join
+    /// stage matched (`result="matched"`) or did not (`"unmatched"`: `null`
+    /// under `left`, filtered under `inner`), DESIGN.md §7.
+    pub join_records: IntCounterVec,
     /// `weir_join_held_records{pipeline}`: stream records waiting for a
     /// table's watermark (DESIGN.md §7 T4).
     pub join_held_records: IntGaugeVec,
@@ -208,6 +212,12 @@ impl Metrics {
                 "Keys held in the table",
                 &["pipeline", "table"],
             ),
+            join_records: counter(
+                &r,
+                "weir_join_records_total",
+                "Records a join stage matched or did not match",
+                &["pipeline", "stage", "result"],
+            ),
             join_held_records: gauge(
                 &r,
                 "weir_join_held_records",
@@ -270,6 +280,13 @@ impl Metrics {
             .iter()
             .map(|r| r.label(&plan.stages, &plan.sinks))
             .collect();
+        for (r, l) in places.iter().zip(&labels) {
+            if matches!(r, StageRef::Stage(i) if matches!(plan.stages[*i], Stage::Join(_))) {
+                for result in ["matched", "unmatched"] {
+                    self.join_records.with_label_values(&[n, l, result]);
+                }
+            }
+        }
         let is_window = |r: &StageRef| matches!(r, StageRef::Stage(i) if matches!(plan.stages[*i], Stage::Window(_)));
         if !places.iter().any(is_window) {
             self.late_records.with_label_values(&[n, "none"]);

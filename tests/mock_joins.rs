@@ -151,4 +151,11 @@ async fn a_record_ahead_of_the_table_is_held_uncommitted_and_joined_after_a_rest
         1,
         "one key"
     );
+    let joined = |result: &str| {
+        metrics
+            .join_records
+            .with_label_values(&[&plan.name, "0:join", result])
+            .get()
+    };
+    assert_eq!((joined("matched"), joined("unmatched")), (1, 0));
 }

@@ -133,3 +133,29 @@ fn a_table_join_runs_in_weir_test_and_shows_in_weir_plan() {
         "{stdout}"
     );
 }
+
+/// A stream-stream join runs in `weir test` (the join's `stream:` records
+/// are inputs of its topic), shows in `weir plan`, and `weir dev` refuses
+/// it with exit 2 until the runtime reads a join's second stream.
+#[test]
+fn a_stream_join_runs_in_weir_test_and_weir_dev_refuses_it() {
+    let file = "tests/fixtures/weir_test/orders-payments.yaml";
+    let (code, stdout, stderr) = weir_test(&[file]);
+    assert_eq!(
+        stdout,
+        "ok   tests/fixtures/weir_test/orders-payments.yaml: a payment within 15 minutes joins its order, an order without one comes out once with null\n1 passed, 0 failed\n"
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let (code, stdout, _) = weir("plan", &[file]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("    0:join       stream [payments] keyed by value.order_id on value.id within 15m (left; allowed lateness 0s) into payment\n"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = weir("dev", &[file]);
+    assert_eq!(
+        stderr,
+        "tests/fixtures/weir_test/orders-payments.yaml: pipeline `orders-payments` joins a second stream, which `weir dev` cannot run yet: stream-stream joins run in `weir test` only in this version (expected a pipeline without `join: {stream: …}`)\n"
+    );
+    assert_eq!((code, stdout.as_str()), (2, ""));
+}

@@ -49,6 +49,9 @@ pub fn run(args: &DevArgs) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(code) = super::refuse_stream_joins(&plans, "weir dev") {
+        return code;
+    }
     let mut inputs = Vec::new();
     for spec in &args.inputs {
         match spec.split_once('=') {

@@ -80,6 +80,25 @@ pub fn load_plans(paths: &[PathBuf]) -> Result<Vec<Arc<Plan>>, i32> {
     }
 }
 
+/// `Err(2)` (printed, naming each file) when a plan joins a second stream,
+/// which `command` (`weir run`, `weir dev`) cannot run yet.
+pub fn refuse_stream_joins(plans: &[Arc<Plan>], command: &str) -> Result<(), i32> {
+    let mut refused = false;
+    for p in plans.iter().filter(|p| p.has_stream_joins()) {
+        eprintln!(
+            "{}: pipeline `{}` joins a second stream, which `{command}` cannot run yet: stream-stream joins run in `weir test` only in this version (expected a pipeline without `join: {{stream: …}}`)",
+            p.file.display(),
+            p.name
+        );
+        refused = true;
+    }
+    if refused {
+        Err(EXIT_USER_ERROR)
+    } else {
+        Ok(())
+    }
+}
+
 /// The pipeline files of a command with a daemon config: `pipelines` when
 /// given, else the config's `pipelines:` (relative to the config file).
 /// `Err(2)` (printed, located) when both are empty.

@@ -30,6 +30,9 @@ pub fn run(config: &Path, pipelines: &[PathBuf]) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(code) = super::refuse_stream_joins(&plans, "weir run") {
+        return code;
+    }
     let d = cfg.doc;
     logging::init(d.log.format, d.log.level.as_deref(), "info");
     let rt = match tokio::runtime::Builder::new_multi_thread()

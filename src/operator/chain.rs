@@ -5,7 +5,7 @@
 //! window and are routed to every sink whose `when` matches.
 
 use super::filter::Filter;
-use super::join::{TableJoin, VersionedTable};
+use super::join::{IntervalJoin, IntervalJoinDef, TableJoin, VersionedTable};
 use super::key_by::KeyBy;
 use super::transform::Transform;
 use super::window::watermark::Watermark;
@@ -15,6 +15,7 @@ use crate::record::Record;
 use cel::Context;
 use std::sync::Arc;
 
+mod streams;
 mod tables;
 
 /// A compiled stage.
@@ -30,6 +31,8 @@ pub enum Stage {
     Window(Arc<WindowDef>),
     /// `join` against a table (DESIGN.md §7).
     Join(Arc<TableJoin>),
+    /// `join` against a second stream (DESIGN.md §7, an interval join).
+    StreamJoin(Arc<IntervalJoinDef>),
 }
 
 impl Stage {
@@ -40,7 +43,7 @@ impl Stage {
             Stage::Transform(_) => "transform",
             Stage::KeyBy(_) => "key_by",
             Stage::Window(_) => "window",
-            Stage::Join(_) => "join",
+            Stage::Join(_) | Stage::StreamJoin(_) => "join",
         };
         format!("{index}:{kind}")
     }
@@ -165,6 +168,11 @@ pub struct Chain {
     /// The versions of every table a join stage reads, by table name, with
     /// the table's `history` in ms.
     tables: Vec<(String, VersionedTable, i64)>,
+    /// The state of each stream-stream join stage, by stage index.
+    intervals: Vec<Option<IntervalJoin>>,
+    /// Per stage index: records a join stage matched and did not match
+    /// since [`Chain::take_join_counts`] last ran.
+    join_counts: Vec<[u64; 2]>,
 }
 
 impl Chain {
@@ -182,7 +190,15 @@ impl Chain {
                 _ => None,
             })
             .collect();
+        let intervals = stages
+            .iter()
+            .map(|s| match s {
+                Stage::StreamJoin(d) => Some(IntervalJoin::new(Arc::clone(d))),
+                _ => None,
+            })
+            .collect();
         Chain {
+            intervals,
             stages,
             windows,
             sinks,
@@ -191,6 +207,7 @@ impl Chain {
             from: 0,
             until: None,
             tables: Vec::new(),
+            join_counts: Vec::new(),
         }
     }
 
@@ -320,15 +337,17 @@ impl Chain {
         res
     }
 
-    /// Closes every open window (end of input); results go to sinks.
+    /// Closes every open window and empties every stream-stream join (end
+    /// of input), in stage order; results go to sinks.
     pub fn flush(&mut self) -> StepResult {
         let mut res = StepResult::default();
         for i in 0..self.windows.len() {
             let mut out = Vec::new();
-            let Some(op) = self.windows[i].as_mut() else {
-                continue;
-            };
-            op.flush(&mut out);
+            if let Some(op) = self.windows[i].as_mut() {
+                op.flush(&mut out);
+            } else if let Some(j) = self.intervals[i].as_mut() {
+                j.flush(&mut out);
+            }
             for r in out {
                 self.run_from(i + 1, r, i64::MAX, false, &mut res);
             }
@@ -336,13 +355,16 @@ impl Chain {
         res
     }
 
+    /// The watermark moved from `from` to `to`: windows close and
+    /// stream-stream joins let go of what it passed, in stage order.
     fn close_windows(&mut self, from: i64, to: i64, res: &mut StepResult) {
         for i in 0..self.windows.len() {
             let mut out = Vec::new();
-            let Some(op) = self.windows[i].as_mut() else {
-                continue;
-            };
-            op.advance(from, to, &mut out);
+            if let Some(op) = self.windows[i].as_mut() {
+                op.advance(from, to, &mut out);
+            } else if let Some(j) = self.intervals[i].as_mut() {
+                j.advance(to, &mut out);
+            }
             for r in out {
                 self.run_from(i + 1, r, to, false, res);
             }
@@ -376,6 +398,9 @@ impl Chain {
                     Ok(false) => return Outcome::Filtered,
                     Err(e) => Err(e),
                 },
+                Stage::StreamJoin(_) => {
+                    return self.stream_join_left(i, rec, wm, input, res);
+                }
                 Stage::Transform(t) => t.apply(&self.root, &mut rec),
                 Stage::KeyBy(k) => k.apply(&self.root, &mut rec),
                 Stage::Window(_) => {

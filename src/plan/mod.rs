@@ -67,6 +67,8 @@ pub struct Plan {
     pub spec: PipelineSpec,
     /// The tables of `tables:`, compiled (DESIGN.md §7).
     pub tables: Vec<TableDef>,
+    /// The stream-stream join stages, with their right streams.
+    pub stream_joins: Vec<StreamJoinDef>,
 }
 
 impl Plan {
@@ -121,6 +123,18 @@ impl Plan {
     /// Whether a stage joins a table (DESIGN.md §7).
     pub fn has_table_joins(&self) -> bool {
         self.stages.iter().any(|s| matches!(s, Stage::Join(_)))
+    }
+
+    /// Whether a stage joins a second stream (DESIGN.md §7).
+    pub fn has_stream_joins(&self) -> bool {
+        !self.stream_joins.is_empty()
+    }
+
+    /// The stream-stream join whose right stream reads `topic`.
+    pub fn stream_join_of(&self, topic: &str) -> Option<&StreamJoinDef> {
+        self.stream_joins
+            .iter()
+            .find(|j| j.topics.iter().any(|t| t == topic))
     }
 
     /// The repartition topic, when a `key_by` precedes a window.
@@ -200,7 +214,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
     };
 
     let table_defs = tables::tables(env, &spec.tables, &mut err);
-    let mut joins = Vec::new();
+    let mut stream_joins: Vec<StreamJoinDef> = Vec::new();
     let mut stages = Vec::new();
     let mut uses_dlq = spec.errors.policy == ErrorPolicy::Dlq;
     for (i, st) in spec.stages.iter().enumerate() {
@@ -238,9 +252,27 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
                 stages.push(Stage::Window(Arc::new(def)));
             }
         } else if let Some(j) = &st.join {
-            match tables::join(env, &format!("{base}.join"), j, &spec.tables, &mut err) {
-                Some(tj) => stages.push(Stage::Join(Arc::new(tj))),
-                None if j.stream.is_some() => joins.push(i),
+            let bound = src.watermark.max_out_of_orderness.0 as i64;
+            match tables::join(
+                env,
+                &format!("{base}.join"),
+                j,
+                &spec.tables,
+                bound,
+                &mut err,
+            ) {
+                Some(tables::CompiledJoin::Table(tj)) => stages.push(Stage::Join(Arc::new(tj))),
+                Some(tables::CompiledJoin::Stream(b)) => {
+                    let (topics, decoder, join) = *b;
+                    let join = Arc::new(join);
+                    stream_joins.push(StreamJoinDef {
+                        stage: stages.len(),
+                        topics,
+                        decoder,
+                        join: Arc::clone(&join),
+                    });
+                    stages.push(Stage::StreamJoin(join));
+                }
                 None => {}
             }
         }
@@ -299,15 +331,20 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         .clone()
         .unwrap_or_else(|| format!("weir.{}", spec.name));
     let repartition = repartition::find(&stages, &group_id, src.format, &mut err);
-    // Stream-stream joins are checked above but not built yet (issue 12 is
-    // built in steps), so a pipeline with one stops here, after every other
-    // error of the file has been reported.
-    if errs.is_empty() {
-        for i in &joins {
-            errs.push(loaded.error_at(
-                &format!("stages[{i}].join"),
-                "stream-stream joins are checked but cannot run yet in this version (expected a join with `table:`)",
-            ));
+    // A window after a stream-stream join would close on the source's
+    // watermark, before the join emits the unmatched records it waits for.
+    if let Some(j) = stages
+        .iter()
+        .position(|s| matches!(s, Stage::StreamJoin(_)))
+    {
+        if let Some(w) = stages[j..]
+            .iter()
+            .position(|s| matches!(s, Stage::Window(_)))
+        {
+            err(
+                &format!("stages[{}]", j + w),
+                format!("a window after the stream-stream join at stages[{j}] cannot run yet: it would close before the join emits what it waits for (expected the window before the join, or in a second pipeline reading this one's sink)"),
+            );
         }
     }
     if !errs.is_empty() {
@@ -351,6 +388,7 @@ pub fn compile(loaded: &Loaded<PipelineSpec>, env: &CelEnv) -> Result<Plan, Spec
         env: env.clone(),
         spec: spec.clone(),
         tables: table_defs,
+        stream_joins,
         file: loaded.file.clone(),
         name,
     })
@@ -429,7 +467,7 @@ mod repartition;
 mod stages;
 mod tables;
 pub use repartition::Repartition;
-pub use tables::TableDef;
+pub use tables::{StreamJoinDef, TableDef};
 pub mod topology;
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub(super) fn find(
         // built into the repartition topic's partitions.
         if let Some(i) = stages[r.after + 1..]
             .iter()
-            .position(|s| matches!(s, Stage::Join(_)))
+            .position(|s| matches!(s, Stage::Join(_) | Stage::StreamJoin(_)))
         {
             err(
                 &format!("stages[{}].join", r.after + 1 + i),

@@ -8,9 +8,10 @@
 use super::stages::cel;
 use crate::codec::{Decoder, EventTime};
 use crate::expr::{CelEnv, CelExpr, JsonPath};
-use crate::operator::join::{JoinTime, JoinType, TableJoin};
+use crate::operator::join::{IntervalJoinDef, IntervalType, JoinTime, JoinType, TableJoin};
 use crate::spec::{JoinKind, JoinSpec, TableSpec};
 use indexmap::IndexMap;
+use std::sync::Arc;
 
 /// A compiled table (DESIGN.md §7).
 #[derive(Debug, Clone)]
@@ -31,6 +32,28 @@ pub struct TableDef {
     pub idle_timeout: Option<i64>,
     /// Versions kept behind the stream's watermark, ms.
     pub history: i64,
+}
+
+/// A compiled stream-stream join: its right stream and the join itself.
+#[derive(Debug, Clone)]
+pub struct StreamJoinDef {
+    /// Index of the join stage.
+    pub stage: usize,
+    /// The right stream's topics.
+    pub topics: Vec<String>,
+    /// Decoding of the right stream's records (their event time).
+    pub decoder: Decoder,
+    /// The join.
+    pub join: Arc<IntervalJoinDef>,
+}
+
+/// A compiled `join:` stage.
+#[derive(Debug)]
+pub(super) enum CompiledJoin {
+    /// Against a table.
+    Table(TableJoin),
+    /// Against a second stream: its topics, decoding and the join.
+    Stream(Box<(Vec<String>, Decoder, IntervalJoinDef)>),
 }
 
 /// Compiles every table of `tables`, reporting errors at `tables.<name>…`.
@@ -95,15 +118,17 @@ pub(super) fn tables(
 }
 
 /// Checks the `join` stage `j` at `base` (`stages[i].join`) against the
-/// pipeline's `tables` and compiles a table join; `None` for a
-/// stream-stream join (checked, not compiled yet) or after an error.
+/// pipeline's `tables` and compiles it; `None` after an error. The right
+/// stream of a stream-stream join takes `right_out_of_orderness` (the
+/// source's bound, ms) for its watermark.
 pub(super) fn join(
     env: &CelEnv,
     base: &str,
     j: &JoinSpec,
     tables: &IndexMap<String, TableSpec>,
+    right_out_of_orderness: i64,
     err: &mut dyn FnMut(&str, String),
-) -> Option<TableJoin> {
+) -> Option<CompiledJoin> {
     let on = cel(env, format!("{base}.on"), &j.on, err);
     if j.into.trim().is_empty() || !crate::record::plain_name(&j.into) {
         err(
@@ -129,7 +154,7 @@ pub(super) fn join(
             );
             None
         }
-        (None, Some(_)) => {
+        (None, Some(st)) => {
             if j.within.is_none() {
                 err(
                     base,
@@ -142,7 +167,45 @@ pub(super) fn join(
                     "`time` chooses a table version (expected it only with `table:`)".into(),
                 );
             }
-            None
+            if st.topics.is_empty() || st.topics.iter().any(|t| t.trim().is_empty()) {
+                err(
+                    &format!("{base}.stream.topics"),
+                    "no topic (expected at least one topic name, e.g. [payments])".into(),
+                );
+            }
+            let event_time = match &st.event_time {
+                None => EventTime::KafkaTimestamp,
+                Some(et) => match JsonPath::compile(&et.path) {
+                    Ok(p) => EventTime::Path(p, et.unit),
+                    Err(m) => {
+                        err(&format!("{base}.stream.event_time.path"), m);
+                        EventTime::KafkaTimestamp
+                    }
+                },
+            };
+            let right_key = cel(env, format!("{base}.stream.key"), &st.key, err);
+            let kind = match j.kind {
+                JoinKind::Inner => IntervalType::Inner,
+                JoinKind::Left => IntervalType::Left,
+                JoinKind::Outer => IntervalType::Outer,
+            };
+            Some(CompiledJoin::Stream(Box::new((
+                st.topics.clone(),
+                Decoder {
+                    format: st.format,
+                    key_format: crate::spec::Format::Text,
+                    event_time,
+                },
+                IntervalJoinDef {
+                    on: on?,
+                    right_key: right_key?,
+                    within: j.within?.0 as i64,
+                    allowed_lateness: j.allowed_lateness.map_or(0, |d| d.0 as i64),
+                    right_out_of_orderness,
+                    kind,
+                    into: j.into.clone(),
+                },
+            ))))
         }
         (Some(name), None) => {
             if !tables.contains_key(name) {
@@ -165,6 +228,12 @@ pub(super) fn join(
                     "`within` bounds a stream-stream join (expected it only with `stream:`)".into(),
                 );
             }
+            if j.allowed_lateness.is_some() {
+                err(
+                    &format!("{base}.allowed_lateness"),
+                    "`allowed_lateness` bounds a stream-stream join (expected it only with `stream:`)".into(),
+                );
+            }
             let kind = match j.kind {
                 JoinKind::Inner => JoinType::Inner,
                 JoinKind::Left => JoinType::Left,
@@ -181,13 +250,13 @@ pub(super) fn join(
                 crate::spec::JoinTime::Event => JoinTime::Event,
                 crate::spec::JoinTime::Latest => JoinTime::Latest,
             };
-            Some(TableJoin {
+            Some(CompiledJoin::Table(TableJoin {
                 table: name.clone(),
                 on: on?,
                 kind,
                 time,
                 into: j.into.clone(),
-            })
+            }))
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::operator::window::{EmitMode, WindowKind};
 use crate::operator::Stage;
 use crate::spec::{Delivery, LatePolicy};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 fn ms(v: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(v.max(0) as u64)).to_string()
@@ -44,6 +45,23 @@ fn stage_line(i: usize, s: &Stage, plan: &Plan) -> String {
                 parts.push(format!("drop {}", t.drop.len()));
             }
             format!("{i}:transform  {}", parts.join("; "))
+        }
+        Stage::StreamJoin(j) => {
+            let sj = plan.stream_joins.iter().find(|d| Arc::ptr_eq(&d.join, j));
+            format!(
+                "{i}:join       stream {} keyed by {} on {} within {} ({}; allowed lateness {}) into {}",
+                sj.map_or_else(String::new, |d| format!("[{}]", d.topics.join(", "))),
+                j.right_key.source(),
+                j.on.source(),
+                ms(j.within),
+                match j.kind {
+                    crate::operator::join::IntervalType::Inner => "inner",
+                    crate::operator::join::IntervalType::Left => "left",
+                    crate::operator::join::IntervalType::Outer => "outer",
+                },
+                ms(j.allowed_lateness),
+                j.into
+            )
         }
         Stage::Join(j) => format!(
             "{i}:join       table {} on {} ({}, {}) into {}",

@@ -88,6 +88,13 @@ pub enum RuntimeError {
         /// What failed.
         failure: PipelineFailure,
     },
+    /// The pipeline joins a second stream, which `weir run` and `weir dev`
+    /// do not read yet (`weir test` runs stream-stream joins).
+    #[error("pipeline `{pipeline}`: cannot run a stream-stream `join:` yet: `weir run` and `weir dev` do not read a join's second stream in this version (`weir test` runs them; expected a pipeline without `join: {{stream: …}}`)")]
+    StreamJoinsUnsupported {
+        /// Pipeline name.
+        pipeline: String,
+    },
     /// A table could not be read (DESIGN.md §7 T1).
     #[error("pipeline `{pipeline}`: {source}")]
     Tables {
@@ -233,6 +240,7 @@ pub async fn run_pipeline(
     };
     // Drain, write state, commit; dropping the consumer then leaves the group.
     shared.commit_state(&consumer, None, CommitMode::Sync);
+    table_metrics(&shared);
     if let Some(m) = shared.failure() {
         return Err(RuntimeError::Delivery {
             pipeline: name,
@@ -272,16 +280,27 @@ fn follow_tables(
     result
 }
 
-/// `weir_table_entries` and `weir_join_held_records`, once per commit
-/// interval.
+/// `weir_table_entries`, `weir_join_held_records` and
+/// `weir_join_records_total`, once per commit interval.
 fn table_metrics(shared: &Shared) {
     let Some(cache) = &shared.tables else {
         return;
     };
-    let held: usize = lock(&shared.partitions)
-        .values()
-        .map(|t| t.proc.held())
-        .sum();
+    let plan = &*shared.plan;
+    let mut held = 0;
+    for t in lock(&shared.partitions).values_mut() {
+        held += t.proc.held();
+        for (i, matched, unmatched) in t.proc.take_join_counts() {
+            let stage = crate::operator::StageRef::Stage(i).label(&plan.stages, &plan.sinks);
+            for (result, n) in [("matched", matched), ("unmatched", unmatched)] {
+                shared
+                    .metrics
+                    .join_records
+                    .with_label_values(&[&plan.name, &stage, result])
+                    .inc_by(n);
+            }
+        }
+    }
     shared
         .metrics
         .join_held_records

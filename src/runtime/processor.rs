@@ -162,21 +162,7 @@ impl PartitionProcessor {
                     },
                 }
             }
-            Err(e) => {
-                let mut rec = Record::new(Value::Null, Value::Null);
-                rec.origin = origin;
-                rec.timestamp = m.timestamp;
-                StepResult {
-                    outcome: Some(Outcome::Error),
-                    errors: vec![RecordError {
-                        stage: StageRef::Source,
-                        message: e.to_string(),
-                        record: rec,
-                        input: true,
-                    }],
-                    ..Default::default()
-                }
-            }
+            Err(e) => undecodable(StageRef::Source, e.to_string(), origin, m.timestamp),
         };
         observe(&step);
         if step.repartition.is_empty() {
@@ -231,6 +217,71 @@ impl PartitionProcessor {
         };
         observe(&step);
         collect(plan, step, original, out)
+    }
+
+    /// A record of the right stream of stream-stream join `def`, read from
+    /// `topic` (partition `partition`): decoded in the stream's format,
+    /// then into the join ([`Chain::process_right`]); the pairs and
+    /// unmatched records run through the stages after it, into `out`. A
+    /// record that cannot be decoded is an error of the join stage.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stream_right(
+        &mut self,
+        plan: &Plan,
+        def: &crate::plan::StreamJoinDef,
+        topic: &str,
+        partition: i32,
+        m: SourceMessage<'_>,
+        out: &mut Vec<OutMsg>,
+        observe: Observer<'_>,
+    ) -> StepCounts {
+        let original = Original {
+            key: m.key,
+            payload: m.payload,
+            timestamp: m.timestamp,
+        };
+        let origin = Origin {
+            topic: Arc::from(topic),
+            partition,
+            offset: m.offset,
+        };
+        let raw = RawMessage {
+            key: m.key,
+            payload: m.payload,
+            timestamp: m.timestamp,
+        };
+        let step = match def.decoder.decode(raw, origin.clone()) {
+            Ok(rec) => self.chain.process_right(def.stage, rec),
+            Err(e) => undecodable(
+                StageRef::Stage(def.stage),
+                e.to_string(),
+                origin,
+                m.timestamp,
+            ),
+        };
+        observe(&step);
+        self.collect_crossing(plan, step, original, out)
+    }
+
+    /// [`collect`] for a record whose original payload is not forwarded
+    /// (released, or of a join's right stream): what crosses the
+    /// repartition topic goes into `out` too, and is counted downstream.
+    fn collect_crossing(
+        &self,
+        plan: &Plan,
+        mut step: StepResult,
+        original: Original<'_>,
+        out: &mut Vec<OutMsg>,
+    ) -> StepCounts {
+        let crossing: Vec<Record> = step.repartition.drain(..).collect();
+        let mut c = collect(plan, step, original, out);
+        if !crossing.is_empty() {
+            for r in &crossing {
+                out.push(repartition::record(r, &self.source, None));
+            }
+            c.outcome = None; // counted downstream
+        }
+        c
     }
 
     /// A record of table `table` (partition `partition` of its topic): a
@@ -324,6 +375,12 @@ impl PartitionProcessor {
         cache.prime(&mut self.chain, self.joins.as_mut());
     }
 
+    /// Per join stage, the records it matched and did not since the last
+    /// call ([`Chain::take_join_counts`]).
+    pub fn take_join_counts(&mut self) -> Vec<(usize, u64, u64)> {
+        self.chain.take_join_counts()
+    }
+
     /// Number of stream records held for a table (T4).
     pub fn held(&self) -> usize {
         self.joins.as_ref().map_or(0, super::joins::JoinHold::held)
@@ -385,16 +442,7 @@ impl PartitionProcessor {
                     .expire_tables(j.expiry_base(&self.chain).min(later[i + 1]));
             }
             observe(&step);
-            let mut step = step;
-            let crossing: Vec<Record> = step.repartition.drain(..).collect();
-            let mut c = collect(plan, step, held.original(), out);
-            if !crossing.is_empty() {
-                for r in &crossing {
-                    out.push(repartition::record(r, &self.source, None));
-                }
-                c.outcome = None; // counted downstream
-            }
-            counts.push(c);
+            counts.push(self.collect_crossing(plan, step, held.original(), out));
         }
         TableStep {
             own: None,
@@ -425,6 +473,24 @@ impl PartitionProcessor {
     ) -> StepCounts {
         let step = self.chain.flush();
         derived(plan, step, out, observe)
+    }
+}
+
+/// The step of an input record that could not be decoded: an error of
+/// `stage` with `message`, the record empty but for its coordinates.
+fn undecodable(stage: StageRef, message: String, origin: Origin, timestamp: i64) -> StepResult {
+    let mut rec = Record::new(Value::Null, Value::Null);
+    rec.origin = origin;
+    rec.timestamp = timestamp;
+    StepResult {
+        outcome: Some(Outcome::Error),
+        errors: vec![RecordError {
+            stage,
+            message,
+            record: rec,
+            input: true,
+        }],
+        ..Default::default()
     }
 }
 

@@ -48,6 +48,9 @@ pub(super) async fn start(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Start, RuntimeError> {
     let name = plan.name.clone();
+    if plan.has_stream_joins() {
+        return Err(RuntimeError::StreamJoinsUnsupported { pipeline: name });
+    }
     let kerr = |op: &'static str| {
         let name = name.clone();
         move |source| RuntimeError::Kafka {

@@ -64,6 +64,10 @@ pub struct JoinSpec {
     /// Stream-stream only: the largest |t_left − t_right| that joins.
     #[serde(default)]
     pub within: Option<DurationMs>,
+    /// Stream-stream only: how far behind the join's watermark a record is
+    /// still joined (default 0).
+    #[serde(default)]
+    pub allowed_lateness: Option<DurationMs>,
     /// The top-level field the joined value goes into (`null` when unmatched).
     pub into: String,
 }

@@ -8,7 +8,8 @@ use crate::spec::parse_text;
 use serde_json::json;
 use std::path::Path;
 
-fn run_case(yaml: &str) -> Run {
+/// Runs the first case of the pipeline file text `yaml`.
+pub(super) fn run_case(yaml: &str) -> Run {
     let loaded = parse_text::<PipelineSpec>(Path::new("p.yaml"), yaml).unwrap();
     let plan = crate::plan::compile(&loaded, &CelEnv::new()).unwrap();
     let cases = cases(&loaded, &plan).unwrap();

@@ -122,9 +122,16 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
                 .topic
                 .as_ref()
                 .and_then(|t| plan.tables.iter().find(|d| d.topic == *t));
-            let decoder = table.map_or(&plan.decoder, |t| &t.decoder);
+            // A stream-stream join's right record, in that stream's formats.
+            let right = r.topic.as_ref().and_then(|t| plan.stream_join_of(t));
+            let decoder = table
+                .map(|t| &t.decoder)
+                .or(right.map(|j| &j.decoder))
+                .unwrap_or(&plan.decoder);
             let topic = match (&r.topic, plan.topics.first()) {
-                (Some(t), _) if table.is_some() || plan.topics.contains(t) => t.clone(),
+                (Some(t), _) if table.is_some() || right.is_some() || plan.topics.contains(t) => {
+                    t.clone()
+                }
                 (Some(t), _) if plan.topics.is_empty() => {
                     if !pattern.as_ref().is_none_or(|p| p.is_match(t)) {
                         err(
@@ -142,14 +149,15 @@ pub fn cases(loaded: &Loaded<PipelineSpec>, plan: &Plan) -> Result<Vec<Case>, Sp
                         "topic",
                         format!(
                             "`{t}` is not a source {}topic (expected one of {})",
-                            if plan.tables.is_empty() {
+                            if plan.tables.is_empty() && plan.stream_joins.is_empty() {
                                 ""
                             } else {
-                                "or table "
+                                "or join "
                             },
                             plan.topics
                                 .iter()
                                 .chain(plan.tables.iter().map(|t| &t.topic))
+                                .chain(plan.stream_joins.iter().flat_map(|j| &j.topics))
                                 .cloned()
                                 .collect::<Vec<_>>()
                                 .join(", ")
@@ -270,5 +278,7 @@ fn encode_input(format: Format, v: &Value, what: &str) -> Result<Option<Vec<u8>>
 
 #[cfg(test)]
 mod join_tests;
+#[cfg(test)]
+mod stream_join_tests;
 #[cfg(test)]
 mod tests;

@@ -111,13 +111,17 @@ struct Harness<'a> {
     run: Run,
     /// The next offset of each table's topic (one partition).
     table_offsets: Vec<i64>,
+    /// Case input index of each offset of a stream-stream join's right
+    /// stream topics.
+    right_inputs: std::collections::HashMap<String, Vec<usize>>,
 }
 
 /// Runs `case` through `plan` (see the module doc). Never fails: record
 /// errors are routed by `errors.policy` and noted; `fail` stops the run
 /// ([`Run::stopped`]).
 pub fn run(plan: &Plan, case: &Case) -> Run {
-    let is_table = |t: &str| plan.tables.iter().any(|d| d.topic == t);
+    let is_table =
+        |t: &str| plan.tables.iter().any(|d| d.topic == t) || plan.stream_join_of(t).is_some();
     let mut sources: Vec<String> = Vec::new();
     for r in case.input.iter().filter(|r| !is_table(&r.topic)) {
         let s = format!("{}/0", r.topic);
@@ -156,10 +160,12 @@ pub fn run(plan: &Plan, case: &Case) -> Run {
         }),
         run: Run::default(),
         table_offsets: vec![0; plan.tables.len()],
+        right_inputs: std::collections::HashMap::new(),
     };
     for (i, rec) in case.input.iter().enumerate() {
         match plan.tables.iter().position(|d| d.topic == rec.topic) {
             Some(t) => h.table(i, t, rec),
+            None if plan.stream_join_of(&rec.topic).is_some() => h.stream_right(i, rec),
             None => h.input(i, rec),
         }
         if h.run.stopped.is_some() {
@@ -193,15 +199,64 @@ impl Harness<'_> {
             .proc
             .source(plan, m, Vec::new, &mut out, &mut observer(&mut seen));
         let (source, wm) = (part.proc.source.clone(), part.proc.chain.watermark());
+        self.stepped(index, &source, wm, &counts, out, seen);
+    }
+
+    /// Notes and produces what input record `index` caused on source
+    /// partition `source` (watermark `wm` after it), then sends across
+    /// the repartition topic what crosses it.
+    fn stepped(
+        &mut self,
+        index: usize,
+        source: &str,
+        wm: i64,
+        counts: &StepCounts,
+        out: Vec<OutMsg>,
+        seen: Vec<Seen>,
+    ) {
         let (crossing, out): (Vec<OutMsg>, Vec<OutMsg>) = out
             .into_iter()
             .partition(|m| matches!(m.dest, Dest::Repartition(_)));
         self.notes(seen, &format!("input[{index}]"));
-        self.produce(&counts, out);
+        self.produce(counts, out);
         if self.run.stopped.is_some() {
             return;
         }
-        self.send_across(&source, wm, crossing);
+        self.send_across(source, wm, crossing);
+    }
+
+    /// Feeds input record `index`, a record of a stream-stream join's right
+    /// stream, to the join stage of the first source partition (a case's
+    /// left records are those of its source topic; the runtime would
+    /// co-partition both sides by key).
+    fn stream_right(&mut self, index: usize, rec: &InputRecord) {
+        let plan = self.plan;
+        let Some(def) = plan.stream_join_of(&rec.topic) else {
+            return;
+        };
+        let inputs = self.right_inputs.entry(rec.topic.clone()).or_default();
+        let m = SourceMessage {
+            offset: inputs.len() as i64,
+            key: rec.key.as_deref(),
+            payload: rec.payload.as_deref(),
+            timestamp: rec.timestamp,
+        };
+        inputs.push(index);
+        let Some(part) = self.parts.get_index_mut(0).map(|(_, p)| p) else {
+            return;
+        };
+        let (mut out, mut seen) = (Vec::new(), Vec::new());
+        let counts = part.proc.stream_right(
+            plan,
+            def,
+            &rec.topic,
+            0,
+            m,
+            &mut out,
+            &mut observer(&mut seen),
+        );
+        let (source, wm) = (part.proc.source.clone(), part.proc.chain.watermark());
+        self.stepped(index, &source, wm, &counts, out, seen);
     }
 
     /// The repartition records of source partition `source`, then its
@@ -294,8 +349,19 @@ impl Harness<'_> {
                     } else {
                         "dropped".to_owned()
                     };
+                    let why = match stage {
+                        StageRef::Stage(i)
+                            if matches!(
+                                self.plan.stages[i],
+                                crate::operator::Stage::StreamJoin(_)
+                            ) =>
+                        {
+                            "older than the join's watermark"
+                        }
+                        _ => "its windows had closed",
+                    };
                     format!(
-                        "{}: late for {} (its windows had closed); {fate}",
+                        "{}: late for {} ({why}); {fate}",
                         self.who(&origin),
                         self.label(stage)
                     )
@@ -347,7 +413,9 @@ impl Harness<'_> {
     fn who(&self, o: &Origin) -> String {
         self.parts
             .get(&*o.topic)
-            .and_then(|p| p.inputs.get(usize::try_from(o.offset).ok()?))
+            .map(|p| &p.inputs)
+            .or_else(|| self.right_inputs.get(&*o.topic))
+            .and_then(|inputs| inputs.get(usize::try_from(o.offset).ok()?))
             .map_or_else(|| "a record".to_owned(), |i| format!("input[{i}]"))
     }
 

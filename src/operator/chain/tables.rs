@@ -42,6 +42,21 @@ impl Chain {
         }
     }
 
+    /// The records each join stage matched and did not match since the last
+    /// call, as `(stage index, matched, unmatched)` (the stages with any),
+    /// for `weir_join_records_total`; the counts start again from zero.
+    pub fn take_join_counts(&mut self) -> Vec<(usize, u64, u64)> {
+        let out = self
+            .join_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c[0] + c[1] > 0)
+            .map(|(i, c)| (i, c[0], c[1]))
+            .collect();
+        self.join_counts.iter_mut().for_each(|c| *c = [0; 2]);
+        out
+    }
+
     /// Whether a join stage of this chain reads `table`.
     pub fn reads_table(&self, table: &str) -> bool {
         self.tables.iter().any(|(n, _, _)| n == table)
@@ -89,7 +104,7 @@ impl Chain {
     /// The record error of the join: its `on` expression's, or `join
     /// <table>` with the reason (`table history expired`, …).
     pub(super) fn join(
-        &self,
+        &mut self,
         i: usize,
         j: &TableJoin,
         rec: &mut Record,
@@ -103,7 +118,19 @@ impl Chain {
             rec,
             Record::new(serde_json::Value::Null, serde_json::Value::Null),
         );
-        match j.apply(&self.root, taken, table) {
+        let outcome = j.apply(&self.root, taken, table);
+        let counted = match outcome {
+            JoinOutcome::Joined(_) => Some(0),
+            JoinOutcome::Unmatched(_) | JoinOutcome::Filtered => Some(1),
+            JoinOutcome::Error(..) => None,
+        };
+        if let Some(c) = counted {
+            if self.join_counts.len() <= i {
+                self.join_counts.resize(i + 1, [0; 2]);
+            }
+            self.join_counts[i][c] += 1;
+        }
+        match outcome {
             JoinOutcome::Joined(r) | JoinOutcome::Unmatched(r) => {
                 *rec = r;
                 Ok(true)

@@ -1,4 +1,5 @@
-//! Stream–table joins (DESIGN.md §7), the pure core: a table's versions by
+//! Joins (DESIGN.md §7), the pure core; the stream-stream (interval) join
+//! is [`IntervalJoin`]. Stream–table joins: a table's versions by
 //! key ([`VersionedTable`], T2/T3, with Flink's event-time temporal join
 //! retention), the hold that keeps stream records until the table's
 //! watermark reaches them ([`Hold`], [`TableWatermark`], T4), and the join
@@ -15,10 +16,12 @@
 //!    stream's watermark minus `history`.
 
 mod hold;
+mod interval;
 mod table;
 mod versions;
 
 pub use hold::{Hold, TableWatermark};
+pub use interval::{IntervalJoin, IntervalJoinDef, IntervalOutcome, IntervalType};
 pub use table::{table_key, table_value, JoinError, JoinOutcome, JoinTime, JoinType, TableJoin};
 pub use versions::{Lookup, VersionedTable};
 
