@@ -264,6 +264,17 @@ fn kill_one_of_two(delivery: &str) -> (usize, usize) {
             let name = format!("j{i}");
             let port = free_port();
             let config = write_config(d, &broker.bootstrap(), port, &name, &pipeline);
+            // A longer session than the other crash tests' 6 s: two debug
+            // replicas joining 80,000 flights keep both cores busy, and a
+            // broker starved past the session makes an exactly-once commit
+            // fail (UNKNOWN_MEMBER_ID), which stops weir by design.
+            let text = std::fs::read_to_string(&config).expect("config");
+            let text = text.replace(
+                &format!("session.timeout.ms: \"{}\"", broker::SESSION_TIMEOUT_MS),
+                "session.timeout.ms: \"20000\"",
+            );
+            assert!(text.contains("20000"), "{text}");
+            std::fs::write(&config, text).expect("config");
             let weir = start(d, &format!("{name}-run0"), &config, port);
             (name, config, port, weir)
         })

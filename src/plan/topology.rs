@@ -156,7 +156,7 @@ pub fn describe(plan: &Plan) -> String {
             if t.global {
                 "global (every instance reads every partition)"
             } else {
-                "co-partitioned with the stream"
+                "not global, but read whole by every instance in this version (as a global table; no repartition)"
             },
             t.key.as_ref().map_or("the record key", |k| k.source()),
             ms(t.max_out_of_orderness),

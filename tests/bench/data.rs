@@ -34,10 +34,21 @@ impl Produced {
     }
 }
 
+/// Delivery reports of a producer, counted (the input's, the join table's).
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     ok: AtomicU64,
     failed: AtomicU64,
+}
+
+impl Tally {
+    /// Records acknowledged and records failed so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl ClientContext for Tally {}
@@ -92,11 +103,7 @@ pub fn produce(broker: &Broker, topic: &str, n: u64) -> Result<Produced, String>
         .flush(Duration::from_secs(300))
         .map_err(|e| format!("flush {topic}: {e}"))?;
     let seconds = t0.elapsed().as_secs_f64();
-    let t = producer.context();
-    let (acked, failed) = (
-        t.ok.load(Ordering::Relaxed),
-        t.failed.load(Ordering::Relaxed),
-    );
+    let (acked, failed) = producer.context().counts();
     if failed > 0 || acked != n {
         return Err(format!(
             "input: {acked} of {n} records acknowledged, {failed} failed"

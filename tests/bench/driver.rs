@@ -1,9 +1,11 @@
 //! The benchmark run (`--bench`): start the broker (Apache Kafka, or Tansu
 //! with `WEIR_BENCH_BROKER=tansu`), produce the input once (timed on its
-//! own), run the contenders one after another (weir, the Rust baselines, the
-//! Kafka Streams and Flink peers), read back and check every output topic
-//! (exact ids for the record-by-record jobs, the batch reference for the
-//! window jobs), compare (2) with (4), (8) and (9), and report.
+//! own) and the stream–table join's table ([`crate::pages`]), run the
+//! contenders one after another (weir, the Rust baselines, the Kafka Streams
+//! and Flink peers), read back and check every output topic (exact ids for
+//! the record-by-record jobs, the batch reference for the window jobs, the
+//! table's versions for the joins), compare (2) with (4), (8) and (9), and
+//! report.
 //!
 //! Logs, configs and the broker's log stay in `target/bench/run/` for a look
 //! afterwards; the report goes to stdout and `target/bench/results.md`
@@ -18,6 +20,7 @@ use crate::at_least_once::measure_role;
 use crate::broker::{Broker, Kind};
 use crate::data::{self, Produced};
 use crate::measure::{clk_tck, cpus, peak_rss_kib, RunEnv};
+use crate::pages;
 use crate::report::{self, Goal, PeerJob, Report, Row};
 use crate::verify::{self, Contents, SpotCheck};
 use crate::windows::{self, Reference};
@@ -64,9 +67,12 @@ struct Contender {
     eos: bool,
     /// A peer: its failure is reported, not the bench's.
     peer: bool,
+    /// The stream–table join: every record checked against the table's
+    /// versions ([`crate::pages::check`]).
+    join: bool,
 }
 
-const CONTENDERS: [Contender; 15] = [
+const CONTENDERS: [Contender; 17] = [
     Contender {
         label: "(1) raw rdkafka loop",
         how: How::Role { role: "raw" },
@@ -78,6 +84,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(2) hand-written serde_json",
@@ -92,6 +99,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(3) weir passthrough",
@@ -106,6 +114,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(4) weir filter+transform",
@@ -120,6 +129,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(5) weir tumbling count, 10k keys",
@@ -134,6 +144,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(6) weir tumbling count, exactly_once",
@@ -148,6 +159,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: true,
         peer: false,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(7) weir 100k open windows",
@@ -162,6 +174,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(8) Kafka Streams filter+transform",
@@ -177,6 +190,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: true,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(9) Flink filter+transform",
@@ -192,6 +206,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: true,
         windowed: false,
+        join: false,
     },
     Contender {
         label: "(10) Kafka Streams tumbling count",
@@ -207,6 +222,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: true,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(11) Flink tumbling count",
@@ -222,6 +238,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: true,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(12) Kafka Streams tumbling count, exactly_once_v2",
@@ -237,6 +254,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: true,
         peer: true,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(13) Flink tumbling count, EXACTLY_ONCE",
@@ -252,6 +270,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: true,
         peer: true,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(14) hand-written window ceiling",
@@ -264,6 +283,7 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: true,
+        join: false,
     },
     Contender {
         label: "(15) weir 1M open windows",
@@ -278,6 +298,38 @@ const CONTENDERS: [Contender; 15] = [
         eos: false,
         peer: false,
         windowed: true,
+        join: false,
+    },
+    Contender {
+        label: "(16) weir stream-table join",
+        how: How::Weir {
+            pipeline: "join-pages",
+        },
+        topic: "bench-out-weir-join",
+        group: "weir.bench-join",
+        filtered: false,
+        baseline: None,
+        reference: false,
+        eos: false,
+        peer: false,
+        windowed: false,
+        join: true,
+    },
+    Contender {
+        label: "(17) Kafka Streams stream-table join (versioned)",
+        how: How::Peer {
+            peer: "streams",
+            job: "join",
+        },
+        topic: "bench-out-streams-join",
+        group: "bench-streams-join",
+        filtered: false,
+        baseline: None,
+        reference: false,
+        eos: false,
+        peer: true,
+        windowed: false,
+        join: true,
     },
 ];
 
@@ -285,21 +337,29 @@ const CONTENDERS: [Contender; 15] = [
 const CEILING_ROW: usize = 13;
 
 /// weir's rows against the peers', per job.
-const PEER_JOBS: [PeerJob; 3] = [
+const PEER_JOBS: [PeerJob; 4] = [
     PeerJob {
         job: "filter + transform",
         weir: 3,
-        peers: [7, 8],
+        peers: [Some(7), Some(8)],
     },
     PeerJob {
         job: "tumbling count, at-least-once",
         weir: 4,
-        peers: [9, 10],
+        peers: [Some(9), Some(10)],
     },
     PeerJob {
         job: "tumbling count, exactly-once",
         weir: 5,
-        peers: [11, 12],
+        peers: [Some(11), Some(12)],
+    },
+    // No Flink peer: a versioned (event-time temporal) join in Flink is a
+    // Table API / SQL job over a versioned table, not a DataStream job
+    // like the other Flink peers.
+    PeerJob {
+        job: "stream-table join (versioned, event time)",
+        weir: 15,
+        peers: [Some(16), None],
     },
 ];
 
@@ -455,6 +515,7 @@ pub fn run() -> i32 {
     );
 
     broker.create_topic(INPUT, data::PARTITIONS);
+    broker.create_topic(pages::TOPIC, data::PARTITIONS);
     for c in &CONTENDERS {
         broker.create_topic(c.topic, data::PARTITIONS);
     }
@@ -478,6 +539,22 @@ pub fn run() -> i32 {
         report::thousands(n as f64 / input.seconds)
     );
     println!("bench: {produce_line}");
+    // The join's table, once, like the input (20,000 records, produced
+    // whether or not (16) and (17) run).
+    let table_line = match pages::produce(&broker, n) {
+        Ok((records, seconds)) => format!(
+            "table {}: {records} records ({} pages × 2 versions, version 2 at ts {}) in {seconds:.2} s",
+            pages::TOPIC,
+            crate::records::PAGES,
+            pages::version2_ms(n)
+        ),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return 1;
+        }
+    };
+    println!("bench: {table_line}");
+    let produce_line = format!("{produce_line}\n\n{table_line}");
 
     let env = RunEnv {
         dir: work,
@@ -757,7 +834,12 @@ fn run_one(
         vec![true; n as usize]
     };
     let timeout = Duration::from_secs(300);
-    let (output, output_ok, checked, got) = if c.reference {
+    let (output, output_ok, checked, got) = if c.join {
+        match pages::check(broker, c.topic, n, timeout) {
+            Ok(jc) => (jc.summary(n), jc.ok(n), true, None),
+            Err(e) => (format!("cannot read: {e}"), false, true, None),
+        }
+    } else if c.reference {
         let reference = reference.get_or_init(|| {
             println!("bench: computing the batch reference of the tumbling count …");
             Reference::new(n)
@@ -805,6 +887,10 @@ fn spot_checks(contents: &[Option<Contents>], input: &Produced) -> Vec<(String, 
     let n = input.ok.len() as u64;
     let mut checks = Vec::new();
     for (c, got) in CONTENDERS.iter().zip(contents) {
+        // The joins' outputs are not their input: checked whole in run_one.
+        if c.join {
+            continue;
+        }
         if let (false, Some(got)) = (c.filtered, got) {
             let what = format!("{} output vs input, key and parsed JSON", c.label);
             checks.push((what, verify::against_input(got, n)));

@@ -21,9 +21,15 @@
 //!     durable state: the ceiling for (5) and (6),
 //! 15. `weir run` with 1,000,000 open windows (`open-windows-1m.yaml`),
 //!     then a second run that restores them from the changelog,
+//! 16. `weir run` with a versioned stream–table join at event time
+//!     (`join-pages.yaml`) against a table of two versions of each page
+//!     ([`pages`], topic `bench-pages`, produced once after the input),
+//! 17. Kafka Streams doing (16)'s join over a versioned store (KIP-914)
+//!     (no Flink peer for this job),
 //!
-//! then every output topic is read back and checked (exact ids, or the
-//! batch reference of the window counts: [`windows`]). Throughput, CPU per
+//! then every output topic is read back and checked (exact ids, the
+//! batch reference of the window counts: [`windows`], or, for the joins,
+//! every record against the table's versions: [`pages`]). Throughput, CPU per
 //! record and peak RSS go to a Markdown table on stdout and in
 //! `target/bench/results.md` ([`driver`] runs it all), with weir's ratios to
 //! Kafka Streams and Flink per job.
@@ -51,6 +57,7 @@ mod data;
 mod driver;
 mod handwritten;
 mod measure;
+mod pages;
 mod peers;
 mod raw;
 mod records;

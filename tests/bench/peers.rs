@@ -1,5 +1,5 @@
-//! Contenders (8)–(13): the Java peers in `tests/bench/peers/` (Kafka
-//! Streams 4.4 and Flink 2.2 in a local MiniCluster), built by
+//! Contenders (8)–(13) and (17): the Java peers in `tests/bench/peers/`
+//! (Kafka Streams 4.4 and Flink 2.2 in a local MiniCluster), built by
 //! `scripts/bench-peers.sh` into `target/bench/peers/<peer>/` (`make bench`
 //! runs it). Each is `java @target/bench/peers/<peer>/jvm.args --job=JOB …`,
 //! a JVM of its own with its own consumer group and output topic, and speaks
@@ -19,10 +19,12 @@ pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/peers")
 }
 
-/// Runs job `job` (`filter-transform`, `tumbling`, `tumbling-eos`) of peer
-/// `peer` (`streams`, `flink`) on the input, to `output`, as group `group`,
-/// done once every input record is in and `expected_out` records are in the
-/// output topic (0: no output condition).
+/// Runs job `job` (`filter-transform`, `tumbling`, `tumbling-eos`; `join`,
+/// Kafka Streams only, against the table topic [`crate::pages::TOPIC`],
+/// passed to every job as `--table=`) of peer `peer` (`streams`, `flink`)
+/// on the input, to `output`, as group `group`, done once every input
+/// record is in and `expected_out` records are in the output topic (0: no
+/// output condition).
 pub fn measure(
     env: &RunEnv,
     peer: &str,
@@ -47,6 +49,7 @@ pub fn measure(
         .arg(format!("--bootstrap={}", env.bootstrap))
         .arg(format!("--input={}", env.input))
         .arg(format!("--output={output}"))
+        .arg(format!("--table={}", crate::pages::TOPIC))
         .arg(format!("--group={group}"))
         .arg(format!("--records={}", env.records))
         .arg(format!("--expected-out={expected_out}"))

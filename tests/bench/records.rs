@@ -15,8 +15,14 @@ use serde_json::json;
 /// Partitions of the input topic (and of every output topic).
 pub const PARTITIONS: i32 = 8;
 
+/// Distinct pages of the input (`/product/0` … `/product/9999`).
+pub const PAGES: u64 = 10_000;
+/// `ts` of record 0 before its jitter, ms: 2026-01-01T00:00:00Z.
+pub const BASE_TS_MS: u64 = 1_767_225_600_000;
+/// `ts` advances this many ms per id (before the jitter of up to 1 s).
+pub const TS_STEP_MS: u64 = 3;
+
 const SEED: u64 = 0x7765_6972_6265_6e63; // "weirbenc"
-const BASE_TS_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const USER_AGENTS: [&str; 3] = [
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0 (padding to a realistic record size)",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15 (padding to a realistic record size)",
@@ -53,9 +59,9 @@ pub fn record(id: u64) -> Input {
     let v = json!({
         "id": id,
         "user": user,
-        "page": format!("/product/{}", (r1 >> 32) % 10_000),
+        "page": format!("/product/{}", (r1 >> 32) % PAGES),
         "status": if ok { 200 } else { 404 },
-        "ts": BASE_TS_MS + id * 3 + (r2 >> 54),
+        "ts": BASE_TS_MS + id * TS_STEP_MS + (r2 >> 54),
         "price": (r2 % 100_000) as f64 / 100.0,
     });
     let mut payload = serde_json::to_vec(&v).expect("JSON of a record");

@@ -75,7 +75,12 @@ impl Report<'_> {
                topic; CPU and RSS are the JVM's. (14), the hand-written window ceiling, times itself \
                from its first input record to every input record in (results handed to its \
                producer as windows close). Output: exact ids for (1)–(4), (8), (9); the batch \
-               reference for the tumbling counts (5), (6), (10)–(14).\n\n## Goals\n\n```\n";
+               reference for the tumbling counts (5), (6), (10)–(14). (16) and (17), the \
+               stream–table join (tests/bench/pages.rs), are timed like (3) and (8) (done when every \
+               input record is in and every joined record out; weir's table is read before its \
+               first record counts, Kafka Streams' during its run) and checked record by record: \
+               exact ids, each record its input record plus the version of its page valid at its \
+               ts.\n\n## Goals\n\n```\n";
         for g in goal_lines(self.rows, self.goals, n) {
             let _ = writeln!(md, "{g}");
         }
@@ -127,9 +132,13 @@ pub struct PeerJob {
     pub job: &'static str,
     /// weir's row.
     pub weir: usize,
-    /// Kafka Streams' and Flink's rows.
-    pub peers: [usize; 2],
+    /// Kafka Streams' and Flink's rows; `None` when that peer has no
+    /// contender for the job (reported as not applicable).
+    pub peers: [Option<usize>; 2],
 }
+
+/// The peers of [`PeerJob::peers`], in order.
+const PEER_NAMES: [&str; 2] = ["Kafka Streams", "Flink"];
 
 /// A goal: weir's throughput at least, or CPU per record at most, a multiple
 /// of its counterpart's.
@@ -217,7 +226,16 @@ pub fn peer_table(rows: &[Row], jobs: &[PeerJob], records: u64) -> String {
     );
     for j in jobs {
         let w = &rows[j.weir];
-        for p in j.peers {
+        for (p, name) in j.peers.iter().zip(PEER_NAMES) {
+            let Some(p) = *p else {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {name}: no peer for this job | not applicable | n/a | n/a | n/a |",
+                    j.job,
+                    short_label(&w.label)
+                );
+                continue;
+            };
             let peer = &rows[p];
             let (t, c, m) = match (&w.run, &peer.run) {
                 (Ok(a), Ok(b)) => (

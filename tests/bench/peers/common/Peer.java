@@ -51,6 +51,8 @@ public final class Peer {
   public final long expectedOut;
   /** Folder for state, checkpoints. */
   public final String dir;
+  /** Topic of the stream-table join's table (--table=, optional; only the join job reads it). */
+  public final String table;
   public final long started = System.nanoTime();
 
   private Peer(Map<String, String> a) {
@@ -62,6 +64,7 @@ public final class Peer {
     records = Long.parseLong(need(a, "records"));
     expectedOut = Long.parseLong(a.getOrDefault("expected-out", "0"));
     dir = need(a, "dir");
+    table = a.get("table");
   }
 
   private static String need(Map<String, String> a, String k) {

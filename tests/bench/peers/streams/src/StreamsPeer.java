@@ -1,6 +1,9 @@
 package weir.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
@@ -15,7 +18,9 @@ import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.Repartitioned;
@@ -23,16 +28,32 @@ import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.processor.api.ContextualProcessor;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.Stores;
 
 /**
  * Kafka Streams peer of `make bench` (docs/benchmarks.md): the jobs of weir's
- * contenders (4) filter-transform and (5)/(6) tumbling-count with Kafka
- * Streams' own defaults (one stream thread, RocksDB state, commit every 30 s
- * at-least-once / 100 ms exactly-once), processing.guarantee at_least_once or
- * exactly_once_v2.
+ * contenders (4) filter-transform, (5)/(6) tumbling-count and (16) the
+ * stream-table join, with Kafka Streams' own defaults (one stream thread,
+ * RocksDB state, commit every 30 s at-least-once / 100 ms exactly-once),
+ * processing.guarantee at_least_once or exactly_once_v2.
  *
  * <p>Jobs: filter-transform; tumbling (at_least_once); tumbling-eos
- * (exactly_once_v2). Arguments: see {@link Peer}.
+ * (exactly_once_v2); join (at_least_once): the input re-keyed by page, with
+ * the record timestamp set from its ts field, through a repartition topic of
+ * 8 partitions (co-partitioned with the table topic --table=, which
+ * tests/bench/pages.rs partitions as Java's default partitioner does), left
+ * joined with a KTable of that topic materialized in a versioned store (an
+ * hour of history, KIP-914): a versioned table join looks up the version at
+ * the stream record's timestamp, the table's version time being its record
+ * timestamp. The output is the input's JSON with "page_info": the table
+ * value's JSON (or null) appended, spliced in as bytes (no second parse).
+ * Defaults kept for the join: max.task.idle.ms 0 (the join task picks the
+ * lowest-timestamp record of its two partitions and waits only for data
+ * already on the broker), no stream-side grace period (Joined), no topology
+ * optimization (the table has a changelog topic of its own), no record cache
+ * (versioned stores have none). Records are counted in at the source, where
+ * weir, which does not repartition for this join, counts them. Arguments:
+ * see {@link Peer}.
  */
 public final class StreamsPeer {
   /** Count and sum of one window, 16 bytes in the store. */
@@ -98,6 +119,35 @@ public final class StreamsPeer {
           .map((w, a) -> KeyValue.pair(w.key(), Peer.windowResult(
               w.key(), w.window().start(), w.window().end(), a.views, a.revenue)))
           .to(peer.output, Produced.with(Serdes.String(), Serdes.ByteArray()));
+      case "join" -> {
+        if (peer.table == null) {
+          throw new IllegalArgumentException("job join needs --table=");
+        }
+        KTable<String, byte[]> pages = b.table(peer.table,
+            Consumed.with(Serdes.String(), Serdes.ByteArray()),
+            Materialized.<String, byte[]>as(
+                    Stores.persistentVersionedKeyValueStore("pages", Duration.ofHours(1)))
+                .withKeySerde(Serdes.String())
+                .withValueSerde(Serdes.ByteArray()));
+        in
+            // One JSON parse: re-key by page, record time the ts field, value unchanged.
+            .process(() -> new ContextualProcessor<byte[], byte[], String, byte[]>() {
+              @Override
+              public void process(Record<byte[], byte[]> r) {
+                Peer.countIn();
+                JoinKey k = joinKey(r.value());
+                if (k != null) {
+                  context().forward(r.withKey(k.page).withTimestamp(k.ts));
+                }
+              }
+            })
+            // The input's partition count, as the table topic's.
+            .repartition(Repartitioned.with(Serdes.String(), Serdes.ByteArray())
+                .withName("rekey").withNumberOfPartitions(8))
+            .leftJoin(pages, StreamsPeer::withPageInfo,
+                Joined.with(Serdes.String(), Serdes.ByteArray(), Serdes.ByteArray()))
+            .to(peer.output, Produced.with(Serdes.String(), Serdes.ByteArray()));
+      }
       default -> throw new IllegalArgumentException("unknown job " + peer.job);
     }
     Properties p = new Properties();
@@ -125,6 +175,61 @@ public final class StreamsPeer {
         System.err.println("streams: close timed out");
       }
     });
+  }
+
+  /** The join's lookup key and record time of one input record. */
+  static final class JoinKey {
+    String page;
+    long ts;
+  }
+
+  /** value.page and value.ts of a payload, or null (dropped: never with the bench's input). */
+  static JoinKey joinKey(byte[] payload) {
+    JsonNode v;
+    try {
+      v = Peer.JSON.readTree(payload);
+    } catch (IOException e) {
+      return null;
+    }
+    if (v == null || !v.isObject()) {
+      return null;
+    }
+    JsonNode page = v.get("page");
+    JsonNode ts = v.get("ts");
+    if (page == null || !page.isTextual() || ts == null || !ts.isIntegralNumber()) {
+      return null;
+    }
+    JoinKey k = new JoinKey();
+    k.page = page.asText();
+    k.ts = ts.asLong();
+    return k;
+  }
+
+  private static final byte[] PAGE_INFO = ",\"page_info\":".getBytes(StandardCharsets.UTF_8);
+  private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
+
+  /**
+   * The input object with "page_info": info (the table value's JSON, or null)
+   * as its last field, spliced in before the closing brace.
+   */
+  static byte[] withPageInfo(byte[] value, byte[] info) {
+    byte[] tail = info == null ? NULL : info;
+    int end = value.length - 1;
+    while (end > 0 && value[end] != '}') {
+      end--;
+    }
+    int before = end - 1;
+    while (before > 0 && Character.isWhitespace(value[before])) {
+      before--;
+    }
+    // No comma after the opening brace of an empty object.
+    int sep = value[before] == '{' ? 1 : 0;
+    byte[] out = new byte[end + PAGE_INFO.length - sep + tail.length + 1];
+    System.arraycopy(value, 0, out, 0, end);
+    System.arraycopy(PAGE_INFO, sep, out, end, PAGE_INFO.length - sep);
+    System.arraycopy(tail, 0, out, end + PAGE_INFO.length - sep, tail.length);
+    out[out.length - 1] = '}';
+    return out;
   }
 
   private StreamsPeer() {}
