@@ -26,7 +26,7 @@ mod flight_weather;
 mod sessions;
 
 use broker::{free_port, Broker, SinkReader, SinkRecord, Weir};
-use flight_weather::{compare, read_lines, reference_of, Reference, SINK};
+use flight_weather::{compare, reference_of, Reference, SINK};
 use serde_json::Value;
 use sessions::{start, write_config};
 use std::path::{Path, PathBuf};
@@ -76,18 +76,37 @@ struct Input {
 
 /// The input of the first `limit` flights (all when `None`).
 fn input(limit: Option<usize>) -> Input {
-    let mut flights = read_lines(&data(FLIGHTS));
-    flights.truncate(limit.unwrap_or(usize::MAX));
-    let weather = read_lines(&data(WEATHER));
-    let planes = read_lines(&data(PLANES));
+    let lines = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut flight_lines = lines(&data(FLIGHTS));
+    flight_lines.truncate(limit.unwrap_or(usize::MAX));
+    let (weather_lines, plane_lines) = (lines(&data(WEATHER)), lines(&data(PLANES)));
+    let parse = |ls: &[String]| -> Vec<Value> {
+        ls.iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let (flights, weather, planes) = (
+        parse(&flight_lines),
+        parse(&weather_lines),
+        parse(&plane_lines),
+    );
     let reference = reference_of(&flights, &weather, &planes);
-    let rows = |rows: &[Value], key: &str| -> Vec<(i32, String, Vec<u8>)> {
+    // The lines as they are in the files, keyed by `key`.
+    let rows = |rows: &[Value], lines: &[String], key: &str| -> Vec<(i32, String, Vec<u8>)> {
         rows.iter()
+            .zip(lines)
             .enumerate()
-            .map(|(i, v)| {
+            .map(|(i, (v, l))| {
                 let k = v[key].as_str().unwrap_or_default().to_owned();
                 let p = (i % PARTITIONS as usize) as i32;
-                (p, k, serde_json::to_vec(v).expect("JSON"))
+                (p, k, l.clone().into_bytes())
             })
             .collect()
     };
@@ -96,7 +115,7 @@ fn input(limit: Option<usize>) -> Input {
         .filter_map(|v| v["sched_dep_ts"].as_i64())
         .max()
         .expect("flights");
-    let mut flights = rows(&flights, "tailnum");
+    let mut flights = rows(&flights, &flight_lines, "tailnum");
     for p in 0..PARTITIONS {
         let t = last + 3 * 86_400_000;
         let sentinel = serde_json::json!({
@@ -110,8 +129,8 @@ fn input(limit: Option<usize>) -> Input {
     };
     Input {
         flights,
-        weather: single(rows(&weather, "origin")),
-        planes: single(rows(&planes, "tailnum")),
+        weather: single(rows(&weather, &weather_lines, "origin")),
+        planes: single(rows(&planes, &plane_lines, "tailnum")),
         reference,
     }
 }

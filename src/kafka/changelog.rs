@@ -343,7 +343,9 @@ mod tests {
             &base,
             &[("g.windows.changelog".to_owned(), 0)],
             false,
-            Duration::from_secs(60),
+            // About 15 s on an idle machine; the bound is generous so that
+            // a loaded one (once 60 s were not enough) still reads it all.
+            Duration::from_secs(300),
             &mut |r| keys.push(String::from_utf8_lossy(r.key).into_owned()),
         )
         .expect("read");
