@@ -13,7 +13,6 @@
 
 use super::output::Original;
 use super::processor::SourceMessage;
-use crate::codec::RawMessage;
 use crate::operator::chain::{Outcome, RecordError, StageRef, StepResult};
 use crate::operator::join::{table_key, table_value, Hold, TableWatermark, VersionedTable};
 use crate::operator::Chain;
@@ -207,12 +206,7 @@ pub fn table_version(
             ..Default::default()
         }))
     };
-    let raw = RawMessage {
-        key: m.key,
-        payload: m.payload,
-        timestamp: m.timestamp,
-    };
-    let rec = match table.decoder.decode(raw, origin.clone()) {
+    let rec = match table.decoder.decode(m.raw(), origin.clone()) {
         Ok(r) => r,
         Err(e) => {
             let mut rec = Record::new(Value::Null, Value::Null);

@@ -38,6 +38,26 @@ pub struct SourceMessage<'a> {
     pub timestamp: i64,
 }
 
+impl<'a> SourceMessage<'a> {
+    /// The message as read, for the DLQ.
+    pub fn original(&self) -> Original<'a> {
+        Original {
+            key: self.key,
+            payload: self.payload,
+            timestamp: self.timestamp,
+        }
+    }
+
+    /// The message for a decoder.
+    pub fn raw(&self) -> RawMessage<'a> {
+        RawMessage {
+            key: self.key,
+            payload: self.payload,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
 /// What a table record caused ([`PartitionProcessor::table`]).
 #[derive(Debug, Default)]
 pub struct TableStep {
@@ -118,11 +138,7 @@ impl PartitionProcessor {
         out: &mut Vec<OutMsg>,
         observe: Observer<'_>,
     ) -> StepCounts {
-        let original = Original {
-            key: m.key,
-            payload: m.payload,
-            timestamp: m.timestamp,
-        };
+        let original = m.original();
         if plan.raw_passthrough {
             for sink in 0..plan.sinks.len() {
                 out.push(OutMsg {
@@ -143,12 +159,7 @@ impl PartitionProcessor {
             partition: self.partition,
             offset: m.offset,
         };
-        let raw = RawMessage {
-            key: m.key,
-            payload: m.payload,
-            timestamp: m.timestamp,
-        };
-        let mut step = match plan.decoder.decode(raw, origin.clone()) {
+        let mut step = match plan.decoder.decode(m.raw(), origin.clone()) {
             Ok(mut rec) => {
                 rec.headers = headers();
                 match self.joins.as_mut() {

@@ -372,11 +372,7 @@ fn events(
                 value,
             }),
             Err(step) => {
-                let original = super::output::Original {
-                    key: sm.key,
-                    payload: sm.payload,
-                    timestamp: sm.timestamp,
-                };
+                let original = sm.original();
                 let mut out = Vec::new();
                 let counts = collect(plan, *step, original, &mut out);
                 each(TableEvent::Error(counts, out));

@@ -5,7 +5,6 @@
 use super::super::output::{collect, Original, OutMsg, StepCounts};
 use super::super::repartition;
 use super::{undecodable, Observer, PartitionProcessor, SourceMessage, TableStep};
-use crate::codec::RawMessage;
 use crate::operator::chain::{StageRef, StepResult};
 use crate::plan::Plan;
 use crate::record::{Origin, Record};
@@ -29,22 +28,13 @@ impl PartitionProcessor {
         out: &mut Vec<OutMsg>,
         observe: Observer<'_>,
     ) -> StepCounts {
-        let original = Original {
-            key: m.key,
-            payload: m.payload,
-            timestamp: m.timestamp,
-        };
+        let original = m.original();
         let origin = Origin {
             topic: Arc::from(topic),
             partition,
             offset: m.offset,
         };
-        let raw = RawMessage {
-            key: m.key,
-            payload: m.payload,
-            timestamp: m.timestamp,
-        };
-        let step = match def.decoder.decode(raw, origin.clone()) {
+        let step = match def.decoder.decode(m.raw(), origin.clone()) {
             Ok(rec) => self.chain.process_right(def.stage, rec),
             Err(e) => undecodable(
                 StageRef::Stage(def.stage),
@@ -98,11 +88,7 @@ impl PartitionProcessor {
             partition,
             offset: m.offset,
         };
-        let original = Original {
-            key: m.key,
-            payload: m.payload,
-            timestamp: m.timestamp,
-        };
+        let original = m.original();
         match crate::runtime::joins::table_version(plan, table, m, origin) {
             Ok((key, time, value)) => self.apply_version(
                 plan,
